@@ -91,6 +91,7 @@ class Actor:
     user: User
     acting_as: User | None = None
     impersonation: Impersonation | None = None
+    directory_version: int = 0
 
     @property
     def effective(self) -> User:

@@ -1,0 +1,186 @@
+"""Reads gateway.yaml into frozen Settings, reporting every problem with file, line and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import typing
+from pathlib import Path
+from typing import Any
+
+from gateway import routes as routing
+from gateway.domain import Page
+from gateway.settings import (
+    AssertionSettings, AuditSettings, DirectorySettings, HeaderNames, ImpersonationSettings,
+    LimitsSettings, RouteSpec, SessionSettings, Settings, UpstreamSettings,
+)
+from gateway.yamlsrc import ConfigError, KeyPath, Source, load, loads
+
+SECTIONS: dict[str, type] = {
+    "upstream": UpstreamSettings, "directory": DirectorySettings, "sessions": SessionSettings,
+    "impersonation": ImpersonationSettings, "assertion": AssertionSettings,
+    "limits": LimitsSettings, "audit": AuditSettings, "headers": HeaderNames,
+}
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sessions", "store"): ("memory", "redis"),
+    ("assertion", "algorithm"): ("EdDSA", "RS256", "ES256", "HS256"),
+    ("audit", "sink"): ("file", "stdout", "both"),
+    ("audit", "fsync"): ("always", "interval", "never"),
+}
+TOP_FIELDS = ("host", "port", "workers", "state_dir", "policies_dir", "watch_policies",
+              "trusted_proxies", "deny_headers", "require_c_parser")
+PATH_FIELDS = {"seed", "keys_dir", "state_dir", "policies_dir"}
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Load and validate a config file; raise ConfigError listing every problem."""
+    return build(load(path), base=Path(path).resolve().parent)
+
+
+def settings_from_text(text: str, name: str = "<string>", base: Path | None = None) -> Settings:
+    return build(loads(text, name), base=base or Path.cwd())
+
+
+def build(src: Source, base: Path) -> Settings:
+    data = src.data if isinstance(src.data, dict) else {}
+    if not isinstance(src.data, dict):
+        src.problem((), "the configuration must be a mapping")
+    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes"}
+    for key in data:
+        if key not in known:
+            src.problem((key,), f"unknown key (expected one of: {', '.join(sorted(known))})")
+    top = _fields(src, (), Settings, {k: data[k] for k in TOP_FIELDS if k in data}, base)
+    listen = data.get("listen", {})
+    if isinstance(listen, dict):
+        top.update(_fields(src, ("listen",), Settings,
+                           {k: v for k, v in listen.items() if k in ("host", "port")}, base))
+    for name, cls in SECTIONS.items():
+        top[name] = cls(**_fields(src, (name,), cls, _mapping(src, data, name), base))
+    top["pages"] = _pages(src, data.get("pages", {}))
+    top["routes"] = _routes(src, data.get("routes", []), top["pages"])
+    src.raise_if_problems()
+    return Settings(source=src.file, **top)
+
+
+def _mapping(src: Source, data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        src.problem((name,), "must be a mapping")
+        return {}
+    return value
+
+
+def _fields(src: Source, path: KeyPath, cls: type, raw: dict[str, Any],
+            base: Path) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = (*path, key)
+        if key not in names:
+            src.problem(where, f"unknown key (expected one of: {', '.join(sorted(names))})")
+            continue
+        choices = CHOICES.get((path[0], key)) if path else None
+        if choices and value not in choices:
+            src.problem(where, f"{value!r} is not one of {', '.join(choices)}")
+            continue
+        try:
+            out[key] = _coerce(hints[key], value, key, base)
+        except (TypeError, ValueError) as exc:
+            src.problem(where, str(exc))
+    return out
+
+
+def _coerce(hint: Any, value: Any, key: str, base: Path) -> Any:
+    text = str(hint)
+    if key in PATH_FIELDS:
+        if value is None and "None" in text:
+            return None
+        return (base / str(value)).resolve() if not Path(str(value)).is_absolute() else Path(value)
+    if key == "trusted_proxies":
+        return tuple(ipaddress.ip_network(str(v), strict=False) for v in _list(value))
+    if "tuple" in text:
+        return tuple(str(v) for v in _list(value))
+    if value is None and "None" in text:
+        return None
+    for kind in (bool, int, float, str):
+        if hint is kind or text.startswith(kind.__name__):
+            return _scalar(kind, value)
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {value!r}")
+    return value
+
+
+def _scalar(kind: type, value: Any) -> Any:
+    if kind is bool and not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
+    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise TypeError(f"expected a number, got {value!r}")
+    if kind is int and not float(value).is_integer():
+        raise TypeError(f"expected a whole number, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise TypeError(f"expected text, got {value!r}")
+    return kind(value)
+
+
+def _pages(src: Source, raw: Any) -> dict[str, Page]:
+    if not isinstance(raw, dict):
+        src.problem(("pages",), "must be a mapping of page name to {title, sensitive, public}")
+        return {}
+    pages = {}
+    for name, spec in raw.items():
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            src.problem(("pages", name), "must be a mapping")
+            continue
+        fields = _fields(src, ("pages", name), Page, spec, Path.cwd())
+        pages[name] = Page(name=name, title=fields.get("title", name), **{
+            k: v for k, v in fields.items() if k in ("sensitive", "public")})
+    return pages
+
+
+def _routes(src: Source, raw: Any, pages: dict[str, Page]) -> tuple[RouteSpec, ...]:
+    if not isinstance(raw, list):
+        src.problem(("routes",), "must be a list of routes")
+        return ()
+    specs: list[tuple[int, RouteSpec]] = []
+    for i, item in enumerate(raw):
+        spec = _route(src, i, item, pages)
+        if spec:
+            specs.append((i, spec))
+    compiled = [routing.compile_route(spec) for _, spec in specs]
+    for a, b in routing.conflicts(compiled):
+        src.problem(("routes", specs[b][0], "path"),
+                    f"{specs[b][1].path!r} overlaps routes[{specs[a][0]}] "
+                    f"{specs[a][1].path!r} for the same method")
+    return tuple(spec for _, spec in specs)
+
+
+def _route(src: Source, i: int, item: Any, pages: dict[str, Page]) -> RouteSpec | None:
+    if not isinstance(item, dict):
+        src.problem(("routes", i), "must be a mapping with path and page")
+        return None
+    fields = _fields(src, ("routes", i), RouteSpec, item, Path.cwd())
+    if isinstance(item.get("methods"), list):
+        fields["methods"] = tuple(str(m).upper() for m in item["methods"])
+    for key in ("path", "page"):
+        if key not in item:
+            src.problem(("routes", i), f"missing required key {key!r}")
+    if "path" not in fields or "page" not in fields:
+        return None
+    if fields["page"] not in pages:
+        src.problem(("routes", i, "page"), f'unknown page "{fields["page"]}"')
+        return None
+    spec = RouteSpec(**fields)
+    problem = routing.pattern_problem(spec)
+    if problem:
+        src.problem(("routes", i, "path"), problem)
+        return None
+    return spec
+
+
+__all__ = ["ConfigError", "build", "load_settings", "settings_from_text"]

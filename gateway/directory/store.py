@@ -1,0 +1,124 @@
+"""Directory access: one in-memory snapshot for the hot path, the database behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from gateway.directory.models import Base, CompanyRow, GroupRow, MetaRow, UserRow
+from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
+
+HASHER = PasswordHasher()
+_DUMMY_HASH = HASHER.hash("not-a-real-password")
+
+
+def to_user(row: UserRow) -> User:
+    return User(
+        username=row.username, email=row.email, kind=row.kind, company=row.company_id,
+        groups=tuple(sorted(m.group for m in row.groups)), first_name=row.first_name,
+        last_name=row.last_name, mobile=row.mobile, account_number=row.account_number,
+        active=row.active, idle_minutes=row.idle_minutes, features=tuple(row.features or ()),
+        tags=tuple(row.tags or ()), allow_assistance=row.allow_assistance,
+        assigned_companies=tuple(sorted(a.company_id for a in row.assignments)),
+        ip_fence=tuple(sorted(f.cidr for f in row.fences)),
+    )
+
+
+def to_company(row: CompanyRow) -> Company:
+    return Company(row.id, row.name, row.allow_assistance, row.no_impersonation)
+
+
+class Directory:
+    """Owns the engine; serves `snapshot` (frozen) and refreshes it when the version moves."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.snapshot = DirectorySnapshot(version=-1)
+
+    @classmethod
+    async def open(cls, url: str, seed: Path | None = None) -> Directory:
+        if url.startswith("sqlite") and ":///" in url:
+            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        directory = cls(create_async_engine(url))
+        async with directory.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        await directory.ensure_builtin_groups()
+        if seed is not None and not await directory.has_users():
+            from gateway.directory.seed import load_seed
+            await load_seed(directory, seed)
+        await directory.reload()
+        return directory
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def has_users(self) -> bool:
+        async with self.sessions() as db:
+            return (await db.scalar(select(UserRow.username).limit(1))) is not None
+
+    async def ensure_builtin_groups(self) -> None:
+        async with self.sessions.begin() as db:
+            have = set((await db.scalars(select(GroupRow.name))).all())
+            db.add_all(GroupRow(name=g, builtin=True) for g in BUILTIN_GROUPS if g not in have)
+
+    async def version(self) -> int:
+        async with self.sessions() as db:
+            return int(await db.scalar(select(MetaRow.value).where(MetaRow.key == "version"))
+                       or 0)
+
+    async def reload(self) -> DirectorySnapshot:
+        async with self.sessions() as db:
+            version = int(await db.scalar(
+                select(MetaRow.value).where(MetaRow.key == "version")) or 0)
+            users = (await db.scalars(select(UserRow))).all()
+            companies = (await db.scalars(select(CompanyRow))).all()
+        self.snapshot = DirectorySnapshot(
+            version=version,
+            users={row.username: to_user(row) for row in users},
+            companies={row.id: to_company(row) for row in companies},
+        )
+        return self.snapshot
+
+    async def refresh_if_changed(self) -> bool:
+        if await self.version() != self.snapshot.version:
+            await self.reload()
+            return True
+        return False
+
+    async def bump(self, db: AsyncSession) -> None:
+        """Call inside a write transaction: every replica sees the version move and reloads."""
+        row = await db.get(MetaRow, "version")
+        if row is None:
+            db.add(MetaRow(key="version", value=1))
+        else:
+            await db.execute(update(MetaRow).where(MetaRow.key == "version")
+                             .values(value=MetaRow.value + 1))
+
+    async def verify_password(self, username: str, password: str) -> User | None:
+        """argon2 off the event loop; unknown users cost the same as known ones."""
+        async with self.sessions() as db:
+            row = await db.get(UserRow, username)
+            stored = row.password_hash if row and row.active else None
+        ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password)
+        if not (ok and stored and row):
+            return None
+        return self.snapshot.user(username) or to_user(row)
+
+    async def set_password(self, username: str, password: str) -> None:
+        hashed = await asyncio.to_thread(HASHER.hash, password)
+        async with self.sessions.begin() as db:
+            await db.execute(update(UserRow).where(UserRow.username == username)
+                             .values(password_hash=hashed))
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,142 @@
+"""Compiled route table: canonical path and method -> the (page, action) the policy decides on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.errors import MethodNotAllowed, NotFound
+from gateway.settings import RouteSpec
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+ONE, REST = "*", "**"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    spec: RouteSpec
+    segments: tuple[str, ...]
+    methods: frozenset[str]
+
+    def action_for(self, method: str) -> str:
+        if self.spec.action:
+            return self.spec.action
+        return "view" if method in SAFE_METHODS else "submit"
+
+    def state_changing(self, method: str) -> bool:
+        if self.spec.state_changing is not None:
+            return self.spec.state_changing
+        return method not in SAFE_METHODS
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    route: Route
+    page: str
+    action: str
+
+
+def split(pattern: str) -> tuple[str, ...]:
+    return tuple(part for part in pattern.split("/") if part)
+
+
+def pattern_problem(spec: RouteSpec) -> str | None:
+    if not spec.path.startswith("/"):
+        return f'path must start with "/": {spec.path!r}'
+    segments = split(spec.path)
+    if REST in segments[:-1]:
+        return '"**" may only end a pattern'
+    bad = [m for m in spec.methods if m not in KNOWN_METHODS]
+    if bad:
+        return f"unknown method {bad[0]!r} (allowed: {', '.join(sorted(KNOWN_METHODS))})"
+    return None
+
+
+def _seg_key(segment: str, case_sensitive: bool) -> str:
+    if segment.startswith("{") and segment.endswith("}"):
+        return ONE
+    return segment if case_sensitive else segment.lower()
+
+
+def compile_route(spec: RouteSpec) -> Route:
+    segments = tuple(_seg_key(s, spec.case_sensitive) for s in split(spec.path))
+    methods = set(spec.methods)
+    if "GET" in methods:
+        methods.add("HEAD")  # HEAD is decided exactly as GET
+    return Route(spec, segments, frozenset(methods))
+
+
+def overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Could one path match both patterns? (`*` is one segment, a final `**` one or more.)"""
+    if not a or not b:
+        return not a and not b
+    if REST in (a[0], b[0]):
+        return True
+    if a[0] != b[0] and ONE not in (a[0], b[0]):
+        return False
+    return overlaps(a[1:], b[1:])
+
+
+def conflicts(routes: list[Route]) -> list[tuple[int, int]]:
+    """Pairs of routes that share a method and could match one path: ambiguous, refused."""
+    found = []
+    for i, a in enumerate(routes):
+        for j in range(i):
+            b = routes[j]
+            folded = not (a.spec.case_sensitive and b.spec.case_sensitive)
+            sa = tuple(s.lower() for s in a.segments) if folded else a.segments
+            sb = tuple(s.lower() for s in b.segments) if folded else b.segments
+            if a.methods & b.methods and overlaps(sa, sb):
+                found.append((j, i))
+    return found
+
+
+class RouteTable:
+    """Exact routes in a dict, patterns scanned in order; at most one can match (checked)."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+        self._exact: dict[str, list[Route]] = {}
+        self._patterns: list[Route] = []
+        for route in routes:
+            if all(s not in (ONE, REST) for s in route.segments):
+                key = "/" + "/".join(route.segments)
+                self._exact.setdefault(key if route.spec.case_sensitive else key.lower(),
+                                       []).append(route)
+            else:
+                self._patterns.append(route)
+
+    def match(self, method: str, path: str) -> Match:
+        candidates = self._candidates(path)
+        if not candidates:
+            raise NotFound("no_route")
+        for route in candidates:
+            if method in route.methods:
+                return Match(route, route.spec.page, route.action_for(method))
+        raise MethodNotAllowed("method_not_allowed")
+
+    def _candidates(self, path: str) -> list[Route]:
+        trailing = path.endswith("/") and path != "/"
+        segments = split(path)
+        key = "/" + "/".join(segments)
+        found = [r for r in self._exact.get(key, []) + self._exact.get(key.lower(), [])
+                 if self._accepts(r, segments, trailing)]
+        found += [r for r in self._patterns if self._accepts(r, segments, trailing)]
+        return list(dict.fromkeys(found))
+
+    @staticmethod
+    def _accepts(route: Route, segments: tuple[str, ...], trailing: bool) -> bool:
+        if trailing and route.spec.strict_slash:
+            return False
+        if not route.spec.case_sensitive:
+            segments = tuple(s.lower() for s in segments)
+        return _matches(route.segments, segments)
+
+
+def _matches(pattern: tuple[str, ...], segments: tuple[str, ...]) -> bool:
+    for i, part in enumerate(pattern):
+        if part == REST:
+            return len(segments) > i
+        if i >= len(segments) or (part != ONE and part != segments[i]):
+            return False
+    return len(segments) == len(pattern)

@@ -1,0 +1,128 @@
+"""The gateway's configuration as frozen objects, built once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+
+from gateway.domain import Page
+
+IDENTITY_HEADERS = ("user", "company", "groups", "impersonator", "request_id", "assertion")
+
+
+@dataclass(frozen=True)
+class HeaderNames:
+    user: str = "X-Remote-User"
+    company: str = "X-Remote-Company"
+    groups: str = "X-Remote-Groups"
+    impersonator: str = "X-Impersonator"
+    request_id: str = "X-Request-Id"
+    assertion: str = "X-Gateway-Assertion"
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(getattr(self, name) for name in IDENTITY_HEADERS)
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    url: str = "http://127.0.0.1:8081"
+    connect_timeout: float = 5.0
+    first_byte_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = 100
+    session_cookies: tuple[str, ...] = ("sessionid",)
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    url: str = "sqlite+aiosqlite:///var/directory.sqlite3"
+    seed: Path | None = None
+    refresh_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    store: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "csrgw:"
+    cookie_name: str = "csrgw_session"
+    secure_cookie: bool = False
+    absolute_minutes: int = 720
+
+
+@dataclass(frozen=True)
+class ImpersonationSettings:
+    reason_required: bool = False
+    max_minutes: int = 60
+    require_consent: bool = False
+    notify_webhook: str | None = None
+
+
+@dataclass(frozen=True)
+class AssertionSettings:
+    algorithm: str = "EdDSA"
+    keys_dir: Path = Path("var/keys")
+    ttl_seconds: int = 60
+    audience: str = "csr-demo-shop"
+    issuer: str = "csr-gateway"
+    hs256_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_field_size: int = 8190
+    max_line_size: int = 8190
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    banner_max_bytes: int = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One configured route: URL pattern and methods -> the page and action decided on."""
+
+    path: str
+    page: str
+    methods: tuple[str, ...] = ("GET", "HEAD")
+    action: str | None = None
+    case_sensitive: bool = True
+    strict_slash: bool = False
+    allow_semicolon: bool = False
+    websocket: bool = False
+    state_changing: bool | None = None
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    sink: str = "file"
+    path: str = "var/audit.jsonl"
+    fsync: str = "interval"
+    fail_closed: bool = True
+    redact_query_params: tuple[str, ...] = ("token", "password", "code", "key", "secret", "sig")
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str = "<defaults>"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    state_dir: Path = Path("var")
+    policies_dir: Path = Path("policies")
+    watch_policies: bool = True
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    deny_headers: tuple[str, ...] = ()
+    require_c_parser: bool = True
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    impersonation: ImpersonationSettings = field(default_factory=ImpersonationSettings)
+    assertion: AssertionSettings = field(default_factory=AssertionSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    headers: HeaderNames = field(default_factory=HeaderNames)
+    pages: Mapping[str, Page] = field(default_factory=dict)
+    routes: tuple[RouteSpec, ...] = ()
