@@ -11,32 +11,41 @@ allow(actor: Principal, "impersonate", buyer: User) if
     not impersonation_refused(actor, buyer, _);
 
 # The first refusal names the reason (audit `reason`); order matters, cheapest first.
-impersonation_refused(actor: Principal, _buyer: User, "already_impersonating") if
-    not actor.acting_as = nil and cut;
-impersonation_refused(actor: Principal, buyer: User, why: String) if
-    impersonation_refused_now(actor.user, buyer, why) and cut;
+impersonation_refused(actor: Principal, buyer: User, why) if
+    ((not actor.acting_as = nil and why = "already_impersonating") or
+     impersonation_refused_now(actor.user, buyer, why)) and
+    cut;
 
 # Re-checked on every impersonated request: when any of these starts to hold, it ends.
 impersonation_refused_now(csr: User, buyer: User) if
     impersonation_refused_now(csr, buyer, _);
 
-impersonation_refused_now(csr: User, _buyer: User, "not_impersonator") if
+impersonation_refused_now(csr: User, _buyer: User, why) if
+    why = "not_impersonator" and
     not may_impersonate(csr) and cut;
-impersonation_refused_now(csr: User, _buyer: User, "csr_inactive") if
+impersonation_refused_now(csr: User, _buyer: User, why) if
+    why = "csr_inactive" and
     not csr.active and cut;
-impersonation_refused_now(csr: User, buyer: User, "self") if
+impersonation_refused_now(csr: User, buyer: User, why) if
+    why = "self" and
     csr.username = buyer.username and cut;
-impersonation_refused_now(_csr: User, buyer: User, "buyer_inactive") if
+impersonation_refused_now(_csr: User, buyer: User, why) if
+    why = "buyer_inactive" and
     not buyer.active and cut;
-impersonation_refused_now(_csr: User, buyer: User, "not_customer") if
+impersonation_refused_now(_csr: User, buyer: User, why) if
+    why = "not_customer" and
     buyer.kind != "customer" and cut;
-impersonation_refused_now(_csr: User, buyer: User, "buyer_is_privileged") if
+impersonation_refused_now(_csr: User, buyer: User, why) if
+    why = "buyer_is_privileged" and
     group in buyer.groups and privileged_group(group) and cut;
-impersonation_refused_now(csr: User, buyer: User, "not_assigned") if
+impersonation_refused_now(csr: User, buyer: User, why) if
+    why = "not_assigned" and
     not buyer.company in csr.assigned_companies and cut;
-impersonation_refused_now(_csr: User, buyer: User, "company_no_impersonation") if
+impersonation_refused_now(_csr: User, buyer: User, why) if
+    why = "company_no_impersonation" and
     buyer.company_info.no_impersonation and cut;
-impersonation_refused_now(_csr: User, buyer: User, "no_consent") if
+impersonation_refused_now(_csr: User, buyer: User, why) if
+    why = "no_consent" and
     REQUIRE_CONSENT and
     not buyer.allow_assistance and
     not buyer.company_info.allow_assistance and cut;

@@ -1,0 +1,140 @@
+"""Composition: builds the Gateway from Settings and wires the aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from gateway import pipeline
+from gateway.assertion import AssertionSigner
+from gateway.audit import AuditConfig, AuditLog
+from gateway.directory import Directory
+from gateway.forward import client_session
+from gateway.hygiene import HeaderPolicy
+from gateway.metrics import Metrics
+from gateway.pages import account, ops, select_user
+from gateway.policy import PolicyEngine
+from gateway.reload import policy_watcher, reload_policy
+from gateway.routes import RouteTable, compile_route
+from gateway.sessions import MemorySessions, RedisSessions, SessionStore
+from gateway.settings import Settings
+from gateway.state import GATEWAY, Gateway
+
+log = logging.getLogger("csr_gateway")
+HERE = Path(__file__).parent
+
+
+def make_templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def make_sessions(settings: Settings) -> SessionStore:
+    cfg = settings.sessions
+    if cfg.store == "redis":
+        return RedisSessions(cfg.redis_url, cfg.redis_prefix, cfg.absolute_minutes * 60)
+    return MemorySessions()
+
+
+def audit_config(settings: Settings) -> AuditConfig:
+    a = settings.audit
+    return AuditConfig(sink=a.sink, path=a.path, fsync=a.fsync, fail_closed=a.fail_closed,
+                       redact_query_params=a.redact_query_params)
+
+
+def policy_constants(settings: Settings) -> dict[str, object]:
+    return {"REQUIRE_CONSENT": settings.impersonation.require_consent}
+
+
+async def build_gateway(settings: Settings) -> Gateway:
+    """Everything validated and loaded before the port opens; any failure stops start-up."""
+    policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
+    directory = await Directory.open(settings.directory.url, settings.directory.seed)
+    header_names = settings.headers.all()
+    return Gateway(
+        settings=settings, directory=directory, sessions=make_sessions(settings),
+        policy=policy, audit=AuditLog(audit_config(settings)),
+        signer=AssertionSigner(settings.assertion),
+        routes=RouteTable([compile_route(s) for s in settings.routes]),
+        header_policy=HeaderPolicy.default(header_names, settings.deny_headers,
+                                           settings.trusted_proxies),
+        templates=make_templates(), metrics=Metrics())
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    gw = app[GATEWAY]
+    gw.audit.open()
+    gw.client = client_session(gw)
+    tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh")]
+    if gw.settings.watch_policies:
+        tasks.append(asyncio.create_task(policy_watcher(gw), name="policy-watch"))
+    tasks.append(asyncio.create_task(_flush_audit(gw), name="audit-flush"))
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await gw.client.close()
+    await gw.sessions.close()
+    await gw.directory.close()
+    gw.audit.close()
+
+
+async def _refresh_directory(gw: Gateway) -> None:
+    """Other replicas change the directory too: reload when its version moves."""
+    while True:
+        await asyncio.sleep(gw.settings.directory.refresh_seconds)
+        try:
+            await gw.directory.refresh_if_changed()
+        except Exception:
+            log.exception("directory refresh failed; keeping the last snapshot")
+
+
+async def _flush_audit(gw: Gateway) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        gw.audit.flush()
+
+
+def create_app(gw: Gateway) -> web.Application:
+    limits = gw.settings.limits
+    app = web.Application(middlewares=[pipeline.pipeline_middleware],
+                          client_max_size=64 * 1024, handler_args={
+                              "max_line_size": limits.max_line_size,
+                              "max_field_size": limits.max_field_size,
+                              "max_headers": limits.max_headers})
+    app[GATEWAY] = gw
+    app.cleanup_ctx.append(_resources)
+    add_routes(app)
+    return app
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    g = "/_gateway"
+    r.add_get(f"{g}/login", account.login_form)
+    r.add_post(f"{g}/login", account.login)
+    r.add_post(f"{g}/logout", account.logout)
+    r.add_get(f"{g}/whoami", account.whoami)
+    r.add_get(f"{g}/select-user", select_user.select_user)
+    r.add_get(f"{g}/api/buyers", select_user.buyers_api)
+    r.add_post(f"{g}/impersonate", select_user.start)
+    r.add_post(f"{g}/impersonate/stop", select_user.stop)
+    r.add_get(f"{g}/healthz", ops.healthz)
+    r.add_get(f"{g}/readyz", ops.readyz)
+    r.add_get(f"{g}/metrics", ops.metrics)
+    r.add_get(f"{g}/.well-known/jwks.json", ops.jwks)
+    r.add_route("*", f"{g}/authz", ops.authz)
+    r.add_route("*", f"{g}/authz/{{tail:.*}}", ops.authz)
+    r.add_static(f"{g}/static", HERE / "static", append_version=False)
+    r.add_route("*", "/{tail:.*}", pipeline.proxy, expect_handler=pipeline.defer_expect)
+
+
+__all__ = ["build_gateway", "create_app", "reload_policy"]

@@ -1,0 +1,70 @@
+"""Authentication stage: session cookie -> Session and the Actor behind the request."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import time
+
+from aiohttp import web
+
+from gateway.context import RequestContext
+from gateway.domain import Actor, User
+from gateway.errors import Forbidden, Unauthenticated
+from gateway.sessions import Session, touched
+from gateway.state import Gateway
+
+
+async def load_session(request: web.Request, gw: Gateway) -> Session | None:
+    sid = request.cookies.get(gw.settings.sessions.cookie_name)
+    if not sid or len(sid) > 128:
+        return None
+    return await gw.sessions.get(sid)
+
+
+async def authenticate(request: web.Request, gw: Gateway, ctx: RequestContext,
+                       *, required: bool = True) -> Actor | None:
+    """The Actor of a live session; expired or unknown sessions are refused when required."""
+    session = await load_session(request, gw)
+    actor = await session_actor(gw, ctx, session) if session else None
+    if actor is None and required:
+        raise Unauthenticated("unauthenticated")
+    return actor
+
+
+async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> Actor | None:
+    now = time.time()
+    snapshot = gw.directory.snapshot
+    user = snapshot.user(session.username)
+    expired = session.idle_expired(now) or now - session.created > \
+        gw.settings.sessions.absolute_minutes * 60
+    if user is None or not user.active or expired:
+        await gw.sessions.delete(session.id)
+        why = "session_expired" if expired else "account_inactive"
+        gw.audit.emit("session_expired", user=session.username, actor=session.username,
+                      reason=why, client_ip=ctx.client_ip, request_id=ctx.request_id)
+        return None
+    check_fence(user, ctx.client_ip)
+    fresh = touched(session, now)
+    if fresh is not None:
+        await gw.sessions.save(fresh)
+        session = fresh
+    ctx.session = session
+    buyer = snapshot.user(session.impersonation.buyer) if session.impersonation else None
+    actor = Actor(user, None, None, snapshot.version)
+    if session.impersonation:
+        actor = dataclasses.replace(actor, acting_as=buyer, impersonation=session.impersonation)
+    ctx.actor = actor
+    return actor
+
+
+def check_fence(user: User, client_ip: str) -> None:
+    """R12: a user with an IP fence is served only from inside it, on every request."""
+    if not user.ip_fence:
+        return
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError as exc:
+        raise Forbidden("ip_fenced", "Your network address is not allowed.") from exc
+    if not any(address in ipaddress.ip_network(c, strict=False) for c in user.ip_fence):
+        raise Forbidden("ip_fenced", "Your network address is not allowed.")

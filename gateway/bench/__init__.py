@@ -1,0 +1,1 @@
+"""`csr-gateway bench`: the gateway against baselines, measured in the same run."""

@@ -1,0 +1,77 @@
+"""The `csr-gateway` command: demo, run, check, policy, audit, bench."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from gateway import __version__
+
+
+def _add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--config", required=required, metavar="FILE",
+                        help="gateway YAML configuration")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csr-gateway", description=(
+        "Authorization gateway for customer-service impersonation."))
+    parser.add_argument("--version", action="version", version=f"csr-gateway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from gateway import demo_cli
+    demo_cli.register(sub)
+
+    run = sub.add_parser("run", help="serve the gateway with a configuration file")
+    _add_config(run)
+    run.add_argument("--workers", type=int, default=None, help="processes sharing the port")
+    run.add_argument("--allow-python-parser", action="store_true",
+                     help="start even without aiohttp's C HTTP parser")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate configuration and policies, then lint")
+    _add_config(check)
+    check.set_defaults(func=cmd_check)
+
+    from gateway.policy import cli as policy_cli
+    policy_cli.register(sub)
+    from gateway.audit import cli as audit_cli
+    audit_cli.register(sub)
+    from gateway.bench import cli as bench_cli
+    bench_cli.register(sub)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, load_settings
+    from gateway.server import c_parser_active, run
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if settings.require_c_parser and not c_parser_active() and not args.allow_python_parser:
+        print("csr-gateway: aiohttp's C HTTP parser is not active (AIOHTTP_NO_EXTENSIONS?); "
+              "refusing to start. Pass --allow-python-parser to override.", file=sys.stderr)
+        return 2
+    return run(settings, args.workers or settings.workers)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gateway.checks import check_config
+
+    return check_config(args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Forwarding stage: stream the request upstream and the answer back, within limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway import hygiene
+from gateway.banner import BannerInjector, wants_banner
+from gateway.context import RequestContext
+from gateway.errors import (
+    PayloadTooLarge, ServiceUnavailable, UpstreamTimeout, UpstreamUnavailable,
+)
+from gateway.state import Gateway
+
+CHUNK = 64 * 1024
+
+
+def client_session(gw: Gateway) -> aiohttp.ClientSession:
+    """No cookie jar, no redirects followed, no decompression: a proxy passes things on."""
+    up = gw.settings.upstream
+    connector = aiohttp.TCPConnector(limit=up.max_connections, limit_per_host=0,
+                                     enable_cleanup_closed=True)
+    timeout = aiohttp.ClientTimeout(total=None, connect=up.connect_timeout,
+                                    sock_read=up.idle_timeout)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                 cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+                                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept",
+                                                    "Content-Type"))
+
+
+async def request_body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+    """The client's body, streamed; refused once it passes the limit."""
+    seen = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge("body_too_large")
+        yield chunk
+
+
+async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_path: str,
+                  headers: list[tuple[str, str]], banner: bytes | None) -> web.StreamResponse:
+    up = gw.settings.upstream
+    limit = gw.settings.limits.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge("body_too_large")
+    if gw.inflight >= up.max_connections:
+        raise ServiceUnavailable("upstream_busy", "The shop is busy; please retry.")
+    assert gw.client is not None
+    url = URL(up.url.rstrip("/") + wire_path, encoded=True)
+    body = request_body(request, limit) if request.body_exists else None
+    gw.inflight += 1
+    try:
+        async with _open(gw, request.method, url, headers, body) as upstream:
+            return await _relay(request, gw, ctx, upstream, banner)
+    finally:
+        gw.inflight -= 1
+
+
+def _open(gw: Gateway, method: str, url: URL, headers: list[tuple[str, str]],
+          body: AsyncIterator[bytes] | None) -> _Upstream:
+    return _Upstream(gw, method, url, headers, body)
+
+
+class _Upstream:
+    """Context manager that maps client errors to gateway errors (502, 504)."""
+
+    def __init__(self, gw: Gateway, method: str, url: URL, headers: list[tuple[str, str]],
+                 body: AsyncIterator[bytes] | None) -> None:
+        self.args = (gw, method, url, headers, body)
+        self.response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        gw, method, url, headers, body = self.args
+        assert gw.client is not None
+        try:
+            async with asyncio.timeout(gw.settings.upstream.first_byte_timeout):
+                self.response = await gw.client.request(
+                    method, url, headers=CIMultiDict(headers), data=body,
+                    allow_redirects=False, compress=None, chunked=None)
+        except PayloadTooLarge:
+            raise
+        except TimeoutError as exc:
+            raise UpstreamTimeout("upstream_timeout") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable("upstream_unavailable", detail=type(exc).__name__) from exc
+        return self.response
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.response is not None:
+            self.response.release()
+
+
+async def _relay(request: web.Request, gw: Gateway, ctx: RequestContext,
+                 upstream: aiohttp.ClientResponse, banner: bytes | None) -> web.StreamResponse:
+    own = (gw.settings.sessions.cookie_name,)
+    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+    headers = hygiene.scrub_response_headers(raw, own)
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    for name, value in headers:
+        response.headers.add(name, value)
+    injector = None
+    if banner is not None and request.method != "HEAD" and wants_banner(
+            upstream.headers.get("Content-Type", ""), upstream.headers.get("Content-Encoding", "")):
+        injector = BannerInjector(banner, upstream.headers.get("Content-Encoding", ""),
+                                  gw.settings.limits.banner_max_bytes)
+        response.headers.popall("Content-Length", None)
+        response.headers.popall("Content-Encoding", None)
+        response.headers.popall("ETag", None)
+    if ctx.actor is not None and ctx.actor.acting_as is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["X-Impersonation"] = f"{ctx.actor.user.username} as " \
+                                              f"{ctx.actor.acting_as.username}"
+    await response.prepare(request)
+    sent = 0
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK):
+            out = injector.feed(chunk) if injector else chunk
+            if out:
+                await response.write(out)
+                sent += len(out)
+        if injector:
+            tail = injector.finish()
+            await response.write(tail)
+            sent += len(tail)
+    except (aiohttp.ClientPayloadError, TimeoutError, UpstreamUnavailable):
+        ctx.outcome, ctx.bytes_sent = "aborted", sent
+        ctx.reason = "upstream_aborted"
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    ctx.bytes_sent = sent
+    await response.write_eof()
+    return response
+

@@ -1,0 +1,148 @@
+"""Header hygiene: strip every spelling of identity headers, believe proxies only if trusted."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
+from urllib.parse import parse_qsl
+
+from gateway.errors import BadRequest
+
+Network = IPv4Network | IPv6Network
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                        "transfer-encoding", "upgrade", "proxy-authenticate",
+                        "proxy-authorization", "host", "content-length", "expect"})
+FORWARDING = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
+              "X-Real-IP")
+DENY = ("X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Uri", "X-Forwarded-Path",
+        "X-Forwarded-Prefix", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+        "X-Original-Method", "X-Forwarded-Method", "X-Forwarded-Server", "X-Envoy-Original-Path",
+        "X-Authenticated-User", "X-Remote-Addr", "X-Client-IP", "X-Original-URI",
+        "X-Forwarded-User", "X-Forwarded-Email", "X-Auth-Request-User", "Remote-User")
+METHOD_OVERRIDE_PARAMS = frozenset({"_method", "x-http-method-override", "_httpmethod"})
+
+
+def fold(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class HeaderPolicy:
+    identity: frozenset[str]  # folded names the gateway sets
+    deny: frozenset[str]  # folded names never forwarded
+    trusted_proxies: tuple[Network, ...] = ()
+
+    @classmethod
+    def default(cls, identity: Iterable[str], extra_deny: Iterable[str] = (),
+                trusted: tuple[Network, ...] = ()) -> HeaderPolicy:
+        return cls(frozenset(fold(n) for n in (*identity, *FORWARDING)),
+                   frozenset(fold(n) for n in (*DENY, *extra_deny)), trusted)
+
+
+def scrub_request_headers(headers: Iterable[tuple[str, str]], policy: HeaderPolicy,
+                          own_cookies: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The client's headers minus hop-by-hop, identity (any spelling) and denied ones."""
+    headers = list(headers)
+    named = {fold(t) for n, v in headers if fold(n) == "connection" for t in v.split(",")}
+    out = []
+    for name, value in headers:
+        folded = fold(name)
+        if "_" in name and folded in policy.identity:
+            raise BadRequest("spoofed_header", "An identity header was sent by the client.",
+                             detail=name)
+        if folded in HOP_BY_HOP or folded in named or folded in policy.identity \
+                or folded in policy.deny or name != name.strip() or "_" in name:
+            continue
+        if folded == "cookie" and own_cookies:
+            value = strip_cookies(value, own_cookies)
+            if not value:
+                continue
+        out.append((name, value))
+    return out
+
+
+def strip_cookies(header: str, names: tuple[str, ...]) -> str:
+    kept = [part for part in header.split(";")
+            if part.strip().split("=", 1)[0].strip() not in names]
+    return ";".join(kept).strip()
+
+
+def scrub_response_headers(headers: Iterable[tuple[str, str]],
+                           own_cookies: tuple[str, ...]) -> list[tuple[str, str]]:
+    headers = list(headers)
+    named = {fold(t) for n, v in headers if fold(n) == "connection" for t in v.split(",")}
+    out = []
+    for name, value in headers:
+        folded = fold(name)
+        if folded in HOP_BY_HOP - {"content-length"} or folded in named:
+            continue
+        if folded == "set-cookie" and value.split("=", 1)[0].strip() in own_cookies:
+            continue
+        out.append((name, value))
+    return out
+
+
+def is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def _parse_ip(text: str) -> str | None:
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _chain(headers: Mapping[str, str]) -> list[str]:
+    getall = getattr(headers, "getall", None)
+    forwarded = getall("Forwarded", []) if getall else []
+    if forwarded:
+        return [pair.split("=", 1)[1] for entry in ",".join(forwarded).split(",")
+                for pair in entry.split(";") if pair.strip().lower().startswith("for=")]
+    xff = getall("X-Forwarded-For", []) if getall else [headers.get("X-Forwarded-For", "")]
+    return [p for p in ",".join(xff).split(",") if p.strip()]
+
+
+def client_address(peer: str | None, headers: Mapping[str, str],
+                   trusted: tuple[Network, ...]) -> str:
+    """The peer, unless it is a trusted proxy: then the nearest untrusted hop, right to left."""
+    if peer is None:
+        return ""
+    if not trusted or not is_trusted(peer, trusted):
+        return peer
+    found = peer
+    for entry in reversed(_chain(headers)):
+        ip = _parse_ip(entry)
+        if ip is None:
+            break
+        found = ip
+        if not is_trusted(ip, trusted):
+            break
+    return found
+
+
+def forwarded_headers(client_ip: str, proto: str, host: str,
+                      prior_xff: str | None) -> list[tuple[str, str]]:
+    chain = f"{prior_xff}, {client_ip}" if prior_xff else client_ip
+    return [("X-Forwarded-For", chain), ("X-Forwarded-Proto", proto),
+            ("X-Forwarded-Host", host)]
+
+
+def reject_method_override(query: str) -> None:
+    if not query:
+        return
+    for key, _ in parse_qsl(query, keep_blank_values=True):
+        if key.lower() in METHOD_OVERRIDE_PARAMS:
+            raise BadRequest("method_override", "Method override parameters are refused.",
+                             detail=key)

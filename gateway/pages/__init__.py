@@ -1,0 +1,1 @@
+"""Gateway-owned pages and APIs under /_gateway/."""

@@ -1,0 +1,99 @@
+"""Login, logout and whoami: the session's beginning, end and self-description."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from gateway.auth import authenticate, check_fence, load_session
+from gateway.context import CTX
+from gateway.errors import Unauthenticated
+from gateway.impersonation import clear_upstream_cookies, set_session_cookie
+from gateway.pages.forms import read_fields
+from gateway.responses import see_other, render, safe_next, wants_json
+from gateway.sessions import new_session
+from gateway.state import GATEWAY
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    ctx = request[CTX]
+    ctx.page, ctx.action = "login", "view"
+    ctx.allow(request.app[GATEWAY].policy.rev)
+    return render(request, "login.html", next=safe_next(request.query.get("next")),
+                  username="", failed=None)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    ctx.page, ctx.action = "login", "submit"
+    fields = await read_fields(request)
+    username, password = fields.get("username", "")[:128], fields.get("password", "")
+    target = safe_next(fields.get("next"))
+    user = await gw.directory.verify_password(username, password) if username else None
+    if user is not None:
+        check_fence(user, ctx.client_ip)
+    if user is None:
+        ctx.deny("bad_credentials")
+        gw.audit.emit("login_failed", request_id=ctx.request_id, user=username or None,
+                      actor=username or None, reason="bad_credentials", decision="deny",
+                      client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=401)
+        if wants_json(request):
+            raise Unauthenticated("bad_credentials", "Wrong username or password.")
+        return render(request, "login.html", status=401, next=target, username=username,
+                      failed="Wrong username or password.")
+    old = await load_session(request, gw)
+    if old is not None:
+        await gw.sessions.delete(old.id)  # a fresh id on every login: no session fixation
+    session = new_session(user.username, user.idle_minutes, ctx.client_ip)
+    await gw.sessions.save(session)
+    ctx.session = session
+    ctx.allow(gw.policy.rev)
+    gw.audit.emit("login", request_id=ctx.request_id, user=user.username, actor=user.username,
+                  company=user.company, reason="ok", decision="allow", client_ip=ctx.client_ip,
+                  method=ctx.method, path=ctx.path, status=303)
+    response = see_other(target)
+    set_session_cookie(response, gw, session)
+    clear_upstream_cookies(response, gw)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """No CSRF token needed: the SameSite=Lax cookie never rides a cross-site POST."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    ctx.page, ctx.action = "logout", "submit"
+    ctx.allow(gw.policy.rev)
+    session = await load_session(request, gw)
+    if session is not None:
+        actor = await authenticate(request, gw, ctx, required=False)
+        await gw.sessions.delete(session.id)
+        fields = ctx.identity_fields() if actor else {"user": session.username,
+                                                      "actor": session.username}
+        gw.audit.emit("logout", request_id=ctx.request_id, reason="ok", decision="allow",
+                      client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
+                      **fields)
+    response = see_other("/_gateway/login")
+    response.del_cookie(gw.settings.sessions.cookie_name, path="/")
+    clear_upstream_cookies(response, gw)
+    return response
+
+
+async def whoami(request: web.Request) -> web.StreamResponse:
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    ctx.page, ctx.action = "whoami", "view"
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None and ctx.session is not None
+    ctx.allow(gw.policy.rev)
+    imp = actor.impersonation if actor.acting_as else None
+    limit = gw.settings.impersonation.max_minutes * 60
+    return web.json_response({
+        "user": actor.user.username, "groups": list(actor.user.groups),
+        "company": actor.user.company,
+        "acting_as": actor.acting_as.username if actor.acting_as else None,
+        "impersonation": None if imp is None else {
+            "id": imp.id, "buyer": imp.buyer, "company": actor.effective.company,
+            "reason": imp.reason, "started_at": imp.started_at,
+            "expires_at": imp.started_at + limit,
+            "seconds_left": max(0, int(imp.started_at + limit - time.time()))},
+        "csrf_token": ctx.session.csrf_token,
+    }, headers={"Cache-Control": "no-store"})

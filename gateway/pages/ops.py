@@ -1,0 +1,107 @@
+"""Operations endpoints: health, readiness, metrics, the JWKS and forward-auth decisions."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import hygiene
+from gateway.auth import authenticate
+from gateway.context import CTX
+from gateway.errors import BadRequest, Forbidden
+from gateway.identity import identity_headers
+from gateway.impersonation import recheck
+from gateway.pathcanon import canonicalize
+from gateway.state import GATEWAY
+
+
+def _plain(request: web.Request, page: str) -> None:
+    ctx = request[CTX]
+    ctx.page, ctx.action = page, "view"
+    ctx.allow(request.app[GATEWAY].policy.rev)
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    _plain(request, "healthz")
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    """Ready only when every dependency answers and the policy loaded cleanly."""
+    gw = request.app[GATEWAY]
+    _plain(request, "readyz")
+    checks: dict[str, str] = {}
+    checks["policy"] = "ok" if gw.policy.last_error is None else \
+        f"last reload failed: {gw.policy.last_error}"
+    checks["audit"] = "ok" if gw.audit.healthy else "sink not writable"
+    try:
+        await gw.directory.version()
+        checks["directory"] = "ok"
+    except Exception as exc:  # any driver error means not ready
+        checks["directory"] = f"unreachable: {type(exc).__name__}"
+    ping = getattr(gw.sessions, "ping", None)
+    if ping is not None:
+        try:
+            checks["sessions"] = "ok" if await ping() else "no answer"
+        except Exception as exc:
+            checks["sessions"] = f"unreachable: {type(exc).__name__}"
+    ready = all(v == "ok" for k, v in checks.items() if k != "policy") and \
+        gw.policy.current is not None
+    body = {"ready": ready, "policy_rev": gw.policy.rev, "checks": checks}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    _plain(request, "metrics")
+    gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
+    gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
+    gw.metrics.upstream_inflight.set(gw.inflight)
+    return web.Response(body=gw.metrics.render(),
+                        headers={"Content-Type": gw.metrics.content_type})
+
+
+async def jwks(request: web.Request) -> web.StreamResponse:
+    _plain(request, "jwks")
+    return web.json_response(request.app[GATEWAY].signer.jwks(),
+                             headers={"Cache-Control": "public, max-age=300"})
+
+
+def _original(request: web.Request) -> tuple[str, str]:
+    """The request being asked about: Envoy's path prefix, or nginx/Traefik headers."""
+    tail = request.match_info.get("tail")
+    if tail is not None:
+        target = "/" + tail + (f"?{request.query_string}" if request.query_string else "")
+        return request.method, target
+    uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri")
+    method = request.headers.get("X-Original-Method") or \
+        request.headers.get("X-Forwarded-Method") or "GET"
+    if not uri:
+        raise BadRequest("bad_request", "X-Original-URI or X-Forwarded-Uri is required.")
+    return method.upper(), uri
+
+
+async def authz(request: web.Request) -> web.StreamResponse:
+    """Forward-auth: 200 with identity headers to copy upstream, 401 or 403 otherwise."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    method, uri = _original(request)
+    target = canonicalize(uri)
+    ctx.path, ctx.query, ctx.method = target.path, target.query, method
+    hygiene.scrub_request_headers(
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
+         if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")], gw.header_policy, ())
+    match = gw.routes.match(method, target.path)
+    page = gw.settings.pages[match.page]
+    ctx.page, ctx.action = page.name, match.action
+    actor = await authenticate(request, gw, ctx, required=not page.public)
+    if actor is not None and actor.impersonation is not None:
+        actor = await recheck(gw, ctx, actor)
+    if not page.public:
+        assert actor is not None
+        decision = gw.policy.page(actor, match.action, page, gw.directory.snapshot)
+        if not decision.allowed:
+            ctx.deny(decision.reason, decision.policy_rev)
+            raise Forbidden(decision.reason)
+    ctx.allow(gw.policy.rev)
+    headers = identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
+                               gw.signer, gw.policy.rev)
+    return web.Response(status=200, headers=dict(headers) | {"Cache-Control": "no-store"})

@@ -1,0 +1,167 @@
+"""Select User and "log in as buyer": the CSR's way in and out of a buyer's identity."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from aiohttp import web
+
+from gateway import impersonation
+from gateway.auth import authenticate
+from gateway.context import CTX, RequestContext
+from gateway.domain import CUSTOMER, PROSPECT, Actor, Company, User
+from gateway.errors import BadRequest, Forbidden
+from gateway.pages.forms import check_csrf, read_fields
+from gateway.responses import see_other, render, safe_next
+from gateway.state import GATEWAY, Gateway
+
+PAGE_SIZE = 50
+
+
+def _require_page(gw: Gateway, ctx: RequestContext, actor: Actor, action: str) -> None:
+    """The Select User page is granted per group like any page (R3)."""
+    page = gw.settings.pages.get("select_user")
+    if page is None:
+        raise Forbidden("policy_denied")
+    ctx.page, ctx.action = page.name, action
+    decision = gw.policy.page(dataclasses.replace(actor, acting_as=None, impersonation=None),
+                              action, page, gw.directory.snapshot)
+    if not decision.allowed:
+        ctx.deny(decision.reason, decision.policy_rev)
+        raise Forbidden(decision.reason)
+    ctx.allow(decision.policy_rev)
+
+
+def assigned_companies(gw: Gateway, user: User) -> list[Company]:
+    companies = gw.directory.snapshot.companies
+    return sorted((companies[c] for c in user.assigned_companies if c in companies),
+                  key=lambda c: c.name.lower())
+
+
+def find_buyers(gw: Gateway, user: User, company: str, q: str) -> list[User]:
+    """Customers and prospects of the CSR's companies, filtered by company and search text."""
+    allowed = set(user.assigned_companies)
+    if company:
+        allowed &= {company}
+    needle = q.strip().lower()
+    found = [u for u in gw.directory.snapshot.users.values()
+             if u.company in allowed and u.kind in (CUSTOMER, PROSPECT)
+             and (not needle or needle in _haystack(u))]
+    return sorted(found, key=lambda u: (u.display_name.lower(), u.username))
+
+
+def _haystack(user: User) -> str:
+    return " ".join((user.username, user.display_name, user.email,
+                     user.account_number)).lower()
+
+
+def _paged(request: web.Request, buyers: list[User]) -> tuple[list[User], int, int]:
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    pages = max(1, math.ceil(len(buyers) / PAGE_SIZE))
+    page = min(page, pages)
+    return buyers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], page, pages
+
+
+async def select_user(request: web.Request) -> web.StreamResponse:
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None
+    _require_page(gw, ctx, actor, "view")
+    company, q = request.query.get("company", ""), request.query.get("q", "")
+    buyers = find_buyers(gw, actor.user, company, q)
+    shown, page, pages = _paged(request, buyers)
+    return render(request, "select_user.html", companies=assigned_companies(gw, actor.user),
+                  company=company, q=q, buyers=shown, page=page, pages=pages,
+                  total=len(buyers), reason_required=gw.settings.impersonation.reason_required)
+
+
+async def buyers_api(request: web.Request) -> web.StreamResponse:
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None
+    _require_page(gw, ctx, actor, "view")
+    company, q = request.query.get("company", ""), request.query.get("q", "")
+    buyers = find_buyers(gw, actor.user, company, q)
+    shown, page, pages = _paged(request, buyers)
+    snapshot = gw.directory.snapshot
+    return web.json_response({
+        "company": company or None, "q": q, "page": page, "pages": pages, "total": len(buyers),
+        "companies": [{"id": c.id, "name": c.name} for c in assigned_companies(gw, actor.user)],
+        "buyers": [{"username": u.username, "name": u.display_name, "email": u.email,
+                    "account_number": u.account_number, "company": u.company,
+                    "company_name": snapshot.company_name(u.company), "kind": u.kind,
+                    "selectable": u.kind == CUSTOMER} for u in shown],
+    }, headers={"Cache-Control": "no-store"})
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None and ctx.session is not None
+    fields = await read_fields(request)
+    check_csrf(request, ctx.session, fields)
+    _require_page(gw, ctx, actor, "submit")
+    ctx.state_changing = True
+    buyer_name, reason = fields.get("buyer", "").strip(), fields.get("reason", "").strip()[:200]
+    buyer = gw.directory.snapshot.user(buyer_name)
+    why = _refusal(gw, actor, buyer, reason)
+    if why is not None:
+        _denied(gw, ctx, actor, buyer_name, buyer, why, reason)
+    assert buyer is not None
+    back = safe_next(_referer_path(request), "/_gateway/select-user")
+    await impersonation.start(gw, ctx, ctx.session, buyer, reason, back)
+    ctx.actor = dataclasses.replace(actor, acting_as=buyer,
+                                    impersonation=ctx.session.impersonation)
+    return see_other("/")
+
+
+def _refusal(gw: Gateway, actor: Actor, buyer: User | None, reason: str) -> str | None:
+    if buyer is None:
+        return "unknown_buyer"
+    if gw.settings.impersonation.reason_required and not reason:
+        return "reason_required"
+    decision = gw.policy.impersonation(actor, buyer, gw.directory.snapshot)
+    return None if decision.allowed else decision.reason
+
+
+def _denied(gw: Gateway, ctx: RequestContext, actor: Actor, name: str, buyer: User | None,
+            why: str, reason: str) -> None:
+    ctx.deny(why, gw.policy.rev)
+    gw.audit.emit("impersonation_denied", request_id=ctx.request_id, user=name or None,
+                  actor=actor.user.username, csr=actor.user.username,
+                  company=buyer.company if buyer else None, method=ctx.method, path=ctx.path,
+                  decision="deny", reason=why, status=400 if why == "reason_required" else 403,
+                  client_ip=ctx.client_ip, policy_rev=gw.policy.rev,
+                  impersonation_reason=reason or None)
+    gw.metrics.impersonations.labels("impersonation_denied").inc()
+    if why == "reason_required":
+        raise BadRequest("reason_required", "A reason or ticket is required to log in as a buyer.")
+    raise Forbidden(why, "You may not log in as this buyer.")
+
+
+def _referer_path(request: web.Request) -> str | None:
+    referer = request.headers.get("Referer", "")
+    host = request.host
+    for prefix in (f"http://{host}", f"https://{host}"):
+        if referer.startswith(prefix + "/"):
+            return referer[len(prefix):]
+    return None
+
+
+async def stop(request: web.Request) -> web.StreamResponse:
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None and ctx.session is not None
+    fields = await read_fields(request)
+    check_csrf(request, ctx.session, fields)
+    ctx.page, ctx.action, ctx.state_changing = "select_user", "stop", True
+    ctx.allow(gw.policy.rev)
+    imp = ctx.session.impersonation
+    if imp is None:
+        return see_other("/")
+    await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop", reason="ok")
+    return see_other(imp.return_to or "/_gateway/select-user")

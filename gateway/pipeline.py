@@ -1,0 +1,150 @@
+"""The request pipeline: every stage in order, and the one audit line per request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway import hygiene
+from gateway.auth import authenticate
+from gateway.context import CTX, RequestContext
+from gateway.errors import BadRequest, Forbidden, GatewayError, ServiceUnavailable
+from gateway.forward import forward
+from gateway.identity import identity_headers
+from gateway.impersonation import clear_upstream_cookies, recheck, set_session_cookie
+from gateway.pathcanon import Target, canonicalize
+from gateway.responses import error_response
+from gateway.state import GATEWAY, Gateway
+
+log = logging.getLogger("csr_gateway")
+TARGET = web.RequestKey("csrgw_target", Target)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def pipeline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: context, canonical path, error rendering, and the audit line in `finally`."""
+    gw = request.app[GATEWAY]
+    ctx = RequestContext(method=request.method, client_ip=_client_ip(request, gw))
+    request[CTX] = ctx
+    status = 500
+    try:
+        response = await _guarded(request, handler, gw, ctx)
+        status = response.status
+        return response
+    except asyncio.CancelledError:
+        ctx.outcome, status = "aborted", 499
+        raise
+    finally:
+        gw.audit.emit("request", **ctx.audit_fields(status))
+        gw.metrics.observe(ctx.decision, ctx.reason, time.perf_counter() - ctx.started)
+
+
+async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
+                   ctx: RequestContext) -> web.StreamResponse:
+    try:
+        if not gw.audit.healthy and gw.settings.audit.fail_closed:
+            raise ServiceUnavailable("audit_unavailable")
+        target = canonicalize(request.raw_path, allow_semicolon=True)
+        ctx.path, ctx.query = target.path, target.query
+        request[TARGET] = target
+        if target.path.startswith("/_gateway/") and target.wire != request.raw_path:
+            raise BadRequest("bad_path", detail="non-canonical gateway path")
+        response = await handler(request)
+    except GatewayError as err:
+        ctx.deny(err.reason) if ctx.decision != "allow" else setattr(ctx, "reason", err.reason)
+        response = error_response(request, err)
+    except web.HTTPException as exc:  # the router's own 404/405 for gateway paths
+        ctx.deny("no_route" if exc.status == 404 else "method_not_allowed")
+        exc.headers["Cache-Control"] = "no-store"
+        response = exc
+    except (ConnectionResetError, asyncio.CancelledError):
+        ctx.outcome = "aborted"
+        raise
+    except Exception:
+        log.exception("unhandled error in request %s", ctx.request_id)
+        ctx.deny("internal_error")
+        response = error_response(request, GatewayError())
+    if ctx.switched_session is not None and not response.prepared:
+        set_session_cookie(response, gw, ctx.switched_session)
+        clear_upstream_cookies(response, gw)
+    return response
+
+
+def _client_ip(request: web.Request, gw: Gateway) -> str:
+    return hygiene.client_address(request.remote, request.headers,
+                                  gw.settings.trusted_proxies)
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    """Every path the gateway does not own: decide, then forward as the right person."""
+    gw, ctx, target = request.app[GATEWAY], request[CTX], request[TARGET]
+    scrubbed = hygiene.scrub_request_headers(_raw_headers(request), gw.header_policy,
+                                             (gw.settings.sessions.cookie_name,))
+    hygiene.reject_method_override(target.query)
+    match = gw.routes.match(request.method, target.path)
+    if ";" in target.path and not match.route.spec.allow_semicolon:
+        raise BadRequest("bad_path", detail="path parameter")
+    page = gw.settings.pages[match.page]
+    ctx.page, ctx.action = page.name, match.action
+    ctx.state_changing = match.route.state_changing(request.method)
+    actor = await authenticate(request, gw, ctx, required=not page.public)
+    if actor is not None and actor.impersonation is not None:
+        actor = await recheck(gw, ctx, actor)
+    if page.public:
+        ctx.allow(gw.policy.rev)
+        ctx.reason = "public_page"
+    else:
+        assert actor is not None
+        decision = gw.policy.page(actor, match.action, page, gw.directory.snapshot)
+        if not decision.allowed:
+            ctx.deny(decision.reason, decision.policy_rev)
+            raise Forbidden(decision.reason)
+        ctx.allow(decision.policy_rev)
+    await _continue_if_expected(request)
+    headers = scrubbed + identity_headers(gw.settings.headers, actor, ctx.session,
+                                          ctx.request_id, gw.signer, gw.policy.rev)
+    headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host,
+                                         _trusted_xff(request, gw))
+    banner = render_banner(gw, ctx) if actor is not None and actor.acting_as else None
+    return await forward(request, gw, ctx, target.wire, headers, banner)
+
+
+def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+
+
+def _trusted_xff(request: web.Request, gw: Gateway) -> str | None:
+    if not gw.settings.trusted_proxies or request.remote is None:
+        return None
+    if not hygiene.is_trusted(request.remote, gw.settings.trusted_proxies):
+        return None
+    return ", ".join(request.headers.getall("X-Forwarded-For", [])) or None
+
+
+async def _continue_if_expected(request: web.Request) -> None:
+    """100-continue only after authentication and policy said yes (see expect_handler)."""
+    if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+async def defer_expect(request: web.Request) -> None:
+    """aiohttp would answer 100-continue before any check; the pipeline does it later."""
+    if request.headers.get("Expect", "").lower() not in ("", "100-continue"):
+        raise web.HTTPExpectationFailed()
+
+
+def render_banner(gw: Gateway, ctx: RequestContext) -> bytes:
+    actor, session = ctx.actor, ctx.session
+    assert actor is not None and actor.acting_as is not None and session is not None
+    imp = actor.impersonation
+    assert imp is not None
+    left = gw.settings.impersonation.max_minutes * 60 - (time.time() - imp.started_at)
+    return gw.templates.get_template("banner.html").render(
+        buyer=actor.acting_as, company=gw.directory.snapshot.company_name(actor.acting_as.company),
+        csr=actor.user, csrf_token=session.csrf_token, minutes_left=max(0, int(left // 60)),
+        impersonation=imp).encode()

@@ -1,0 +1,105 @@
+"""Serving: one process or N workers on one port, signals, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+import sys
+
+from aiohttp import http_parser, web
+
+from gateway.app import build_gateway, create_app
+from gateway.reload import reload_policy
+from gateway.settings import Settings
+from gateway.state import GATEWAY
+
+log = logging.getLogger("csr_gateway")
+SHUTDOWN_SECONDS = 15.0
+
+
+def c_parser_active() -> bool:
+    return http_parser.HttpRequestParser.__module__.endswith("_http_parser")
+
+
+def install_uvloop() -> bool:
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+async def start_gateway(settings: Settings, *, reuse_port: bool = False) -> web.AppRunner:
+    gw = await build_gateway(settings)
+    app = create_app(gw)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None,
+                       backlog=1024)
+    await site.start()
+    return runner
+
+
+def hook_signals(runner: web.AppRunner, stop: asyncio.Event) -> None:
+    gw = runner.app[GATEWAY]
+    loop = asyncio.get_running_loop()
+
+    def on_hup() -> None:
+        reload_policy(gw, "sighup")
+        gw.audit.reopen()
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+
+async def serve(settings: Settings, *, reuse_port: bool = False, quiet: bool = False) -> None:
+    runner = await start_gateway(settings, reuse_port=reuse_port)
+    stop = asyncio.Event()
+    hook_signals(runner, stop)
+    if not quiet:
+        print(f"csr-gateway listening on http://{settings.host}:{settings.port} "
+              f"-> {settings.upstream.url}", flush=True)
+    await stop.wait()
+    runner.app[GATEWAY].draining = True
+    await runner.cleanup()  # finishes in-flight requests, then flushes and closes the audit
+
+
+def _worker(settings: Settings) -> None:
+    install_uvloop()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, reuse_port=True, quiet=True))
+
+
+def run(settings: Settings, workers: int = 1) -> int:
+    """Serve until SIGTERM/SIGINT; with workers > 1, N processes share the port."""
+    install_uvloop()
+    if workers <= 1:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(settings,), daemon=False) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    print(f"csr-gateway: {workers} workers on http://{settings.host}:{settings.port}",
+          flush=True)
+
+    def forward_signal(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    import os
+                    os.kill(proc.pid, signum)
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            sys.exit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward_signal)
+    for proc in procs:
+        proc.join()
+    return 0

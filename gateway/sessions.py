@@ -1,0 +1,117 @@
+"""Server-side sessions: a random id in a cookie, the state in memory or in Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.domain import Impersonation
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    username: str
+    csrf_token: str
+    created: float
+    last_seen: float
+    idle_minutes: int = 60
+    client_ip: str = ""
+    impersonation: Impersonation | None = None
+
+    def idle_expired(self, now: float) -> bool:
+        return now - self.last_seen > self.idle_minutes * 60
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Session:
+        data: dict[str, Any] = orjson.loads(raw)
+        imp = data.pop("impersonation", None)
+        return cls(**data, impersonation=Impersonation(**imp) if imp else None)
+
+
+def new_session(username: str, idle_minutes: int, client_ip: str,
+                impersonation: Impersonation | None = None) -> Session:
+    now = time.time()
+    return Session(id=secrets.token_urlsafe(32), username=username,
+                   csrf_token=secrets.token_urlsafe(32), created=now, last_seen=now,
+                   idle_minutes=idle_minutes, client_ip=client_ip, impersonation=impersonation)
+
+
+class SessionStore(Protocol):
+    async def get(self, sid: str) -> Session | None: ...
+    async def save(self, session: Session) -> None: ...
+    async def delete(self, sid: str) -> None: ...
+    async def all(self) -> list[Session]: ...
+    async def close(self) -> None: ...
+
+
+TOUCH_EVERY = 15.0  # seconds: last_seen is written at most this often per session
+
+
+def touched(session: Session, now: float) -> Session | None:
+    """A copy with a fresh last_seen when the stored one is stale enough to rewrite."""
+    if now - session.last_seen < TOUCH_EVERY:
+        return None
+    return dataclasses.replace(session, last_seen=now)
+
+
+class MemorySessions:
+    """One process only: fine for the demo and a single replica."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Session] = {}
+
+    async def get(self, sid: str) -> Session | None:
+        return self._data.get(sid)
+
+    async def save(self, session: Session) -> None:
+        self._data[session.id] = session
+
+    async def delete(self, sid: str) -> None:
+        self._data.pop(sid, None)
+
+    async def all(self) -> list[Session]:
+        return list(self._data.values())
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisSessions:
+    """Shared by every replica; keys expire on their own after the absolute lifetime."""
+
+    def __init__(self, url: str, prefix: str, ttl_seconds: int) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._prefix = prefix + "session:"
+        self._ttl = ttl_seconds
+
+    async def get(self, sid: str) -> Session | None:
+        raw = await self._redis.get(self._prefix + sid)
+        return Session.from_json(raw) if raw else None
+
+    async def save(self, session: Session) -> None:
+        await self._redis.set(self._prefix + session.id, session.to_json(), ex=self._ttl)
+
+    async def delete(self, sid: str) -> None:
+        await self._redis.delete(self._prefix + sid)
+
+    async def all(self) -> list[Session]:
+        keys = [k async for k in self._redis.scan_iter(match=self._prefix + "*", count=500)]
+        raws = await self._redis.mget(keys) if keys else []
+        return [Session.from_json(r) for r in raws if r]
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,43 @@
+"""The gateway's long-lived parts, built once at start-up and shared by every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from gateway.assertion import AssertionSigner
+from gateway.directory import Directory
+from gateway.hygiene import HeaderPolicy
+from gateway.metrics import Metrics
+from gateway.policy import PolicyEngine
+from gateway.routes import RouteTable
+from gateway.sessions import SessionStore
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.audit import AuditLog
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    directory: Directory
+    sessions: SessionStore
+    policy: PolicyEngine
+    audit: AuditLog
+    signer: AssertionSigner
+    routes: RouteTable
+    header_policy: HeaderPolicy
+    templates: jinja2.Environment
+    metrics: Metrics
+    client: aiohttp.ClientSession | None = None
+    inflight: int = 0
+    draining: bool = False
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+GATEWAY = web.AppKey("csrgw_gateway", Gateway)

@@ -1,0 +1,152 @@
+"""Shared factories: a recording upstream on loopback and a real gateway in front of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from gateway.app import build_gateway, create_app
+from gateway.config import load_settings
+from gateway.settings import Settings
+from gateway.state import GATEWAY, Gateway
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "demo-pass-1"
+IN_CI = os.environ.get("CI") == "true"
+
+
+@dataclass
+class Seen:
+    method: str
+    raw_path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        found = [v for k, v in self.headers if k.lower() == name.lower()]
+        return found[0] if found else None
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower().replace("_", "-") == name.lower()]
+
+
+@dataclass
+class Upstream:
+    """A shop stand-in that records what reached it and answers per path."""
+
+    server: TestServer
+    seen: list[Seen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def last(self) -> Seen:
+        return self.seen[-1]
+
+
+UPSTREAM = web.AppKey("upstream", Upstream)
+
+
+async def _record(request: web.Request) -> web.StreamResponse:
+    upstream = request.app[UPSTREAM]
+    body = await request.read()
+    upstream.seen.append(Seen(request.method, request.raw_path,
+                              [(k.decode(), v.decode()) for k, v in request.raw_headers], body))
+    if request.path.endswith(".html") or request.path in ("/", "/cart", "/checkout"):
+        return web.Response(text="<html><body><h1>shop page</h1></body></html>",
+                            content_type="text/html")
+    return web.json_response({"path": request.raw_path, "method": request.method})
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", _record)
+    server = TestServer(app)
+    found = Upstream(server)
+    app[UPSTREAM] = found
+    await server.start_server()
+    yield found
+    await server.close()
+
+
+def test_settings(tmp_path: Path, upstream_url: str, **changes: Any) -> Settings:
+    base = load_settings(ROOT / "config" / "gateway.yaml")
+    sections = {k: v for k, v in changes.items() if isinstance(v, dict)}
+    flat = {k: v for k, v in changes.items() if not isinstance(v, dict)}
+    replaced = {name: dataclasses.replace(getattr(base, name), **values)
+                for name, values in sections.items()}
+    return dataclasses.replace(
+        base, state_dir=tmp_path, watch_policies=False,
+        directory=dataclasses.replace(
+            replaced.pop("directory", base.directory),
+            url=f"sqlite+aiosqlite:///{tmp_path / 'directory.sqlite3'}"),
+        upstream=dataclasses.replace(replaced.pop("upstream", base.upstream), url=upstream_url),
+        assertion=dataclasses.replace(replaced.pop("assertion", base.assertion),
+                                      keys_dir=tmp_path / "keys"),
+        audit=dataclasses.replace(replaced.pop("audit", base.audit),
+                                  path=str(tmp_path / "audit.jsonl")),
+        **replaced, **flat)
+
+
+GatewayFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+async def make_gateway(tmp_path: Path, aiohttp_client: Any, upstream: Upstream) -> GatewayFactory:
+    """Builds a real gateway (real policy, SQLite directory, audit file) in front of a URL."""
+
+    async def make(upstream_url: str | None = None, **changes: Any) -> TestClient:
+        settings = test_settings(tmp_path, upstream_url or upstream.url, **changes)
+        gw = await build_gateway(settings)
+        return await aiohttp_client(create_app(gw))
+
+    return make
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> TestClient:
+    return await make_gateway()
+
+
+def gw_of(client: TestClient) -> Gateway:
+    return client.server.app[GATEWAY]
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
+    resp = await client.post("/_gateway/login", data={"username": username,
+                                                      "password": password, "next": "/"},
+                             allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+
+
+async def whoami(client: TestClient) -> dict[str, Any]:
+    resp = await client.get("/_gateway/whoami", headers={"Accept": "application/json"})
+    assert resp.status == 200
+    data: dict[str, Any] = await resp.json()
+    return data
+
+
+async def impersonate(client: TestClient, buyer: str, reason: str = "TICKET-1") -> int:
+    token = (await whoami(client))["csrf_token"]
+    resp = await client.post("/_gateway/impersonate", data={
+        "buyer": buyer, "reason": reason, "csrf_token": token}, allow_redirects=False)
+    return resp.status
+
+
+def audit_lines(client: TestClient) -> list[dict[str, Any]]:
+    gw = gw_of(client)
+    gw.audit.flush()
+    with open(gw.settings.audit.path, "rb") as fh:
+        return [orjson.loads(line) for line in fh if line.strip()]
