@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from gateway import pipeline
+from gateway import admin, pipeline
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
 from gateway.directory import Directory
@@ -134,6 +134,7 @@ def add_routes(app: web.Application) -> None:
     r.add_route("*", f"{g}/authz", ops.authz)
     r.add_route("*", f"{g}/authz/{{tail:.*}}", ops.authz)
     r.add_static(f"{g}/static", HERE / "static", append_version=False)
+    admin.add_routes(app)
     r.add_route("*", "/{tail:.*}", pipeline.proxy, expect_handler=pipeline.defer_expect)
 
 
