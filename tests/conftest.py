@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import shutil
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -61,6 +63,9 @@ UPSTREAM = web.AppKey("upstream", Upstream)
 async def _record(request: web.Request) -> web.StreamResponse:
     upstream = request.app[UPSTREAM]
     body = await request.read()
+    delay = float(request.headers.get("X-Test-Delay", "0"))
+    if delay:
+        await asyncio.sleep(delay)
     upstream.seen.append(Seen(request.method, request.raw_path,
                               [(k.decode(), v.decode()) for k, v in request.raw_headers], body))
     if request.path.endswith(".html") or request.path in ("/", "/cart", "/checkout"):
@@ -71,7 +76,7 @@ async def _record(request: web.Request) -> web.StreamResponse:
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[Upstream]:
-    app = web.Application()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", _record)
     server = TestServer(app)
     found = Upstream(server)
@@ -79,6 +84,24 @@ async def upstream() -> AsyncIterator[Upstream]:
     await server.start_server()
     yield found
     await server.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo directory seeded once (argon2 is slow on purpose); tests get a copy."""
+    import asyncio as aio
+
+    from gateway.directory import Directory
+
+    path = tmp_path_factory.mktemp("seed") / "directory.sqlite3"
+    seed = ROOT / "config" / "directory.yaml"
+
+    async def build() -> None:
+        directory = await Directory.open(f"sqlite+aiosqlite:///{path}", seed)
+        await directory.close()
+
+    aio.run(build())
+    return path
 
 
 def test_settings(tmp_path: Path, upstream_url: str, **changes: Any) -> Settings:
@@ -104,10 +127,14 @@ GatewayFactory = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-async def make_gateway(tmp_path: Path, aiohttp_client: Any, upstream: Upstream) -> GatewayFactory:
+async def make_gateway(tmp_path: Path, aiohttp_client: Any, upstream: Upstream,
+                       seeded_directory: Path) -> GatewayFactory:
     """Builds a real gateway (real policy, SQLite directory, audit file) in front of a URL."""
 
     async def make(upstream_url: str | None = None, **changes: Any) -> TestClient:
+        target = tmp_path / "directory.sqlite3"
+        if not target.exists():
+            shutil.copyfile(seeded_directory, target)
         settings = test_settings(tmp_path, upstream_url or upstream.url, **changes)
         gw = await build_gateway(settings)
         return await aiohttp_client(create_app(gw))
