@@ -18,4 +18,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/_gateway/healthz', timeout=2).status == 200 else 1)"
 
 # Listen on all interfaces inside the container; mount your own config over /app/config.
-CMD ["csr-gateway", "run", "--config", "/app/config/gateway.yaml"]
+CMD ["csr-gateway", "run", "--config", "/app/config/gateway.yaml", "--host", "0.0.0.0"]

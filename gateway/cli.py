@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the gateway with a configuration file")
     _add_config(run)
     run.add_argument("--workers", type=int, default=None, help="processes sharing the port")
+    run.add_argument("--host", help="listen address (overrides listen.host)")
+    run.add_argument("--port", type=int, help="listen port (overrides listen.port)")
     run.add_argument("--allow-python-parser", action="store_true",
                      help="start even without aiohttp's C HTTP parser")
     run.set_defaults(func=cmd_run)
@@ -53,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    settings = dataclasses.replace(settings, host=args.host or settings.host,
+                                   port=args.port or settings.port)
     if settings.require_c_parser and not c_parser_active() and not args.allow_python_parser:
         print("csr-gateway: aiohttp's C HTTP parser is not active (AIOHTTP_NO_EXTENSIONS?); "
               "refusing to start. Pass --allow-python-parser to override.", file=sys.stderr)
