@@ -109,7 +109,11 @@ def create_app(gw: Gateway) -> web.Application:
                           client_max_size=64 * 1024, handler_args={
                               "max_line_size": limits.max_line_size,
                               "max_field_size": limits.max_field_size,
-                              "max_headers": limits.max_headers})
+                              "max_headers": limits.max_headers,
+                              # aiohttp closes a connection still waiting for a complete
+                              # request when this runs out: the header deadline (slowloris)
+                              # and the idle keep-alive limit at once.
+                              "keepalive_timeout": limits.header_timeout})
     app[GATEWAY] = gw
     app.cleanup_ctx.append(_resources)
     add_routes(app)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import logging
 import multiprocessing
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import http_parser, web
 
@@ -69,6 +71,13 @@ async def serve(settings: Settings, *, reuse_port: bool = False, quiet: bool = F
     await runner.cleanup()  # finishes in-flight requests, then flushes and closes the audit
 
 
+def worker_settings(settings: Settings, n: int) -> Settings:
+    """Each worker chains its own audit file (audit.jsonl -> audit.w1.jsonl ...)."""
+    path = Path(settings.audit.path)
+    audit = dataclasses.replace(settings.audit, path=str(path.with_suffix(f".w{n}{path.suffix}")))
+    return dataclasses.replace(settings, audit=audit)
+
+
 def _worker(settings: Settings) -> None:
     install_uvloop()
     with contextlib.suppress(KeyboardInterrupt):
@@ -83,7 +92,8 @@ def run(settings: Settings, workers: int = 1) -> int:
             asyncio.run(serve(settings))
         return 0
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(settings,), daemon=False) for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(worker_settings(settings, n),), daemon=False)
+             for n in range(1, workers + 1)]
     for proc in procs:
         proc.start()
     print(f"csr-gateway: {workers} workers on http://{settings.host}:{settings.port}",

@@ -175,3 +175,35 @@ async def test_upstream_cookies_pass_but_gateway_cookie_protected(gateway, upstr
     cookie = upstream.last.header("Cookie") or ""
     assert "csrgw_session" not in cookie
     assert "theme=dark" in cookie
+
+
+async def test_slow_headers_are_cut_off(make_gateway) -> None:
+    """A client dribbling its headers (slowloris) is disconnected at the header deadline."""
+    import asyncio
+    import time
+
+    client = await make_gateway(limits={"header_timeout": 0.5})
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    closed_after = None
+    for _ in range(40):
+        await asyncio.sleep(0.1)
+        try:
+            writer.write(b"X-Slow: 1\r\n")
+            await writer.drain()
+        except ConnectionError:
+            closed_after = time.monotonic() - started
+            break
+        if reader.at_eof() or writer.is_closing():
+            closed_after = time.monotonic() - started
+            break
+        try:
+            data = await asyncio.wait_for(reader.read(1), 0.01)
+        except TimeoutError:
+            continue
+        if data == b"":
+            closed_after = time.monotonic() - started
+            break
+    writer.close()
+    assert closed_after is not None and closed_after < 2.0
