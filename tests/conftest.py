@@ -177,3 +177,40 @@ def audit_lines(client: TestClient) -> list[dict[str, Any]]:
     gw.audit.flush()
     with open(gw.settings.audit.path, "rb") as fh:
         return [orjson.loads(line) for line in fh if line.strip()]
+
+
+def service_up(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """In CI a missing service fails the run; locally it skips with the reason."""
+    if service_up(host, port):
+        return
+    message = f"{name} is not running on {host}:{port}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A Redis key prefix of this test's own, removed afterwards."""
+    import secrets
+
+    import redis.asyncio as redis
+
+    require_service("Redis", "127.0.0.1", 6379)
+    prefix = f"csrgw-test-{secrets.token_hex(6)}:"
+    yield prefix
+    conn = redis.from_url("redis://127.0.0.1:6379/0")
+    keys = [k async for k in conn.scan_iter(match=prefix + "*")]
+    if keys:
+        await conn.delete(*keys)
+    await conn.aclose()

@@ -1,0 +1,78 @@
+"""Sessions: server-side state in memory or Redis; replicas share Redis sessions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gateway.domain import Impersonation
+from gateway.sessions import MemorySessions, RedisSessions, Session, new_session, touched
+from tests.conftest import impersonate, login, whoami
+
+
+async def _store(kind: str, prefix: str):
+    if kind == "memory":
+        return MemorySessions()
+    return RedisSessions("redis://127.0.0.1:6379/0", prefix, 60)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_store_round_trip(kind: str, redis_prefix: str) -> None:
+    """A session with its impersonation survives a save/get; delete removes it."""
+    store = await _store(kind, redis_prefix)
+    imp = Impersonation("i1", "csr-carol", "buyer-alice", "T-1", time.time(), "/x")
+    session = new_session("csr-carol", 30, "127.0.0.1", imp)
+    await store.save(session)
+    assert await store.get(session.id) == session
+    assert [s.id for s in await store.all()] == [session.id]
+    await store.delete(session.id)
+    assert await store.get(session.id) is None
+    await store.close()
+
+
+def test_session_ids_are_random_and_long() -> None:
+    """Session ids and CSRF tokens are 256-bit random and never repeat."""
+    ids = {new_session("u", 60, "").id for _ in range(200)}
+    assert len(ids) == 200 and all(len(i) >= 43 for i in ids)
+
+
+@pytest.mark.parametrize(("age", "expired"), [(59 * 60, False), (61 * 60, True)],
+                         ids=["inside", "past"])
+def test_idle_timeout_per_user(age: float, expired: bool) -> None:
+    """A session idle longer than the user's minutes is expired."""
+    session = new_session("u", 60, "")
+    assert session.idle_expired(session.last_seen + age) is expired
+
+
+def test_touch_is_throttled() -> None:
+    """last_seen is rewritten at most every few seconds, not on every request."""
+    session = new_session("u", 60, "")
+    assert touched(session, session.last_seen + 1) is None
+    assert touched(session, session.last_seen + 30).last_seen == session.last_seen + 30
+
+
+async def test_replicas_share_redis_sessions(make_gateway, redis_prefix: str) -> None:
+    """Two gateways on one Redis: a login and an impersonation on one work on the other."""
+    settings = {"store": "redis", "redis_prefix": redis_prefix}
+    first = await make_gateway(sessions=settings)
+    second = await make_gateway(sessions=settings)
+    await login(first, "csr-carol")
+    assert await impersonate(first, "buyer-alice") == 303
+    cookie = first.session.cookie_jar.filter_cookies(first.make_url("/"))["csrgw_session"]
+    second.session.cookie_jar.update_cookies({"csrgw_session": cookie.value})
+    me = await whoami(second)
+    assert (me["user"], me["acting_as"]) == ("csr-carol", "buyer-alice")
+
+
+async def test_expired_session_is_refused_and_audited(gateway) -> None:
+    """An idle-expired session is deleted, audited as session_expired, and needs a new login."""
+    from tests.conftest import audit_lines, gw_of
+
+    await login(gateway, "buyer-alice")
+    gw = gw_of(gateway)
+    (session,) = await gw.sessions.all()
+    await gw.sessions.save(Session(**{**session.__dict__, "last_seen": time.time() - 7200}))
+    resp = await gateway.get("/cart", headers={"Accept": "application/json"})
+    assert resp.status == 401
+    assert any(r["event"] == "session_expired" for r in audit_lines(gateway))
