@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from redis.exceptions import RedisError
 
 from gateway.domain import Impersonation
+from gateway.errors import ServiceUnavailable
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,15 @@ class MemorySessions:
         self._data.clear()
 
 
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable("session_store_unavailable", detail=type(exc).__name__)
+
+
 class RedisSessions:
-    """Shared by every replica; keys expire on their own after the absolute lifetime."""
+    """Shared by every replica; keys expire on their own after the absolute lifetime.
+
+    Redis being down fails closed: 503, never an anonymous or guessed identity.
+    """
 
     def __init__(self, url: str, prefix: str, ttl_seconds: int) -> None:
         import redis.asyncio as redis
@@ -96,14 +105,23 @@ class RedisSessions:
         self._ttl = ttl_seconds
 
     async def get(self, sid: str) -> Session | None:
-        raw = await self._redis.get(self._prefix + sid)
+        try:
+            raw = await self._redis.get(self._prefix + sid)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
         return Session.from_json(raw) if raw else None
 
     async def save(self, session: Session) -> None:
-        await self._redis.set(self._prefix + session.id, session.to_json(), ex=self._ttl)
+        try:
+            await self._redis.set(self._prefix + session.id, session.to_json(), ex=self._ttl)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
 
     async def delete(self, sid: str) -> None:
-        await self._redis.delete(self._prefix + sid)
+        try:
+            await self._redis.delete(self._prefix + sid)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
 
     async def all(self) -> list[Session]:
         keys = [k async for k in self._redis.scan_iter(match=self._prefix + "*", count=500)]

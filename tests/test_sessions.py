@@ -76,3 +76,15 @@ async def test_expired_session_is_refused_and_audited(gateway) -> None:
     resp = await gateway.get("/cart", headers={"Accept": "application/json"})
     assert resp.status == 401
     assert any(r["event"] == "session_expired" for r in audit_lines(gateway))
+
+
+async def test_redis_down_fails_closed(make_gateway, redis_prefix: str) -> None:
+    """With the session store unreachable every request is 503, nothing forwarded."""
+    from tests.conftest import audit_lines
+
+    client = await make_gateway(sessions={"store": "redis", "redis_prefix": redis_prefix,
+                                          "redis_url": "redis://127.0.0.1:1/0"})
+    client.session.cookie_jar.update_cookies({"csrgw_session": "x" * 43})
+    resp = await client.get("/cart", headers={"Accept": "application/json"})
+    assert resp.status == 503
+    assert audit_lines(client)[-1]["reason"] == "session_store_unavailable"
