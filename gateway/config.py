@@ -11,8 +11,16 @@ from typing import Any
 from gateway import routes as routing
 from gateway.domain import Page
 from gateway.settings import (
-    AssertionSettings, AuditSettings, DirectorySettings, HeaderNames, ImpersonationSettings,
-    LimitsSettings, RouteSpec, SessionSettings, Settings, UpstreamSettings,
+    AssertionSettings,
+    AuditSettings,
+    DirectorySettings,
+    HeaderNames,
+    ImpersonationSettings,
+    LimitsSettings,
+    RouteSpec,
+    SessionSettings,
+    Settings,
+    UpstreamSettings,
 )
 from gateway.yamlsrc import ConfigError, KeyPath, Source, load, loads
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.domain import Actor
 from gateway.sessions import Session
 
+
 @dataclass
 class RequestContext:
     method: str

@@ -14,7 +14,10 @@ from gateway import hygiene
 from gateway.banner import BannerInjector, wants_banner
 from gateway.context import RequestContext
 from gateway.errors import (
-    PayloadTooLarge, ServiceUnavailable, UpstreamTimeout, UpstreamUnavailable,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from gateway.state import Gateway
 

@@ -75,7 +75,8 @@ def loads(text: str, name: str = "<string>") -> Source:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise ConfigError([ConfigProblem(name, line, "(syntax)", str(exc).splitlines()[0])]) from exc
+        first = str(exc).splitlines()[0]
+        raise ConfigError([ConfigProblem(name, line, "(syntax)", first)]) from exc
     source = Source(name, None)
     source.data = _convert(node, (), source.lines) if node is not None else {}
     return source

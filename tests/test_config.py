@@ -71,7 +71,8 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     assert str(err.value).startswith(f"{path}:")
 
 
-def test_check_command_reports_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_command_reports_and_fails(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     """`csr-gateway check` exits non-zero and prints file:line messages."""
     from gateway.cli import main
 

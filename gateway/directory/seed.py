@@ -8,7 +8,12 @@ from typing import Any
 import yaml
 
 from gateway.directory.models import (
-    AssignmentRow, CompanyRow, FenceRow, GroupRow, MembershipRow, UserRow,
+    AssignmentRow,
+    CompanyRow,
+    FenceRow,
+    GroupRow,
+    MembershipRow,
+    UserRow,
 )
 from gateway.directory.store import HASHER, Directory
 

@@ -11,7 +11,7 @@ from gateway.context import CTX
 from gateway.errors import Unauthenticated
 from gateway.impersonation import clear_upstream_cookies, set_session_cookie
 from gateway.pages.forms import read_fields
-from gateway.responses import see_other, render, safe_next, wants_json
+from gateway.responses import render, safe_next, see_other, wants_json
 from gateway.sessions import new_session
 from gateway.state import GATEWAY
 

@@ -13,7 +13,7 @@ from gateway.context import CTX, RequestContext
 from gateway.domain import CUSTOMER, PROSPECT, Actor, Company, User
 from gateway.errors import BadRequest, Forbidden
 from gateway.pages.forms import check_csrf, read_fields
-from gateway.responses import see_other, render, safe_next
+from gateway.responses import render, safe_next, see_other
 from gateway.state import GATEWAY, Gateway
 
 PAGE_SIZE = 50

@@ -12,11 +12,11 @@ from typing import Any
 
 os.environ.setdefault("POLAR_TIMEOUT_MS", "1000")  # a runaway rule must not stall the loop
 
-from oso import Oso, Variable  # noqa: E402
-from polar.exceptions import OsoError, PolarRuntimeError  # noqa: E402
+from oso import Oso, Variable
+from polar.exceptions import OsoError, PolarRuntimeError
 
-from gateway.domain import Actor, DirectorySnapshot, Page, User  # noqa: E402
-from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor  # noqa: E402
+from gateway.domain import Actor, DirectorySnapshot, Page, User
+from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
 
 CACHE_LIMIT = 200_000
 _LOCATION = re.compile(r"at line (\d+), column (\d+)(?: of file (\S+?))?[:\s]")
