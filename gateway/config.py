@@ -88,7 +88,7 @@ def _fields(src: Source, path: KeyPath, cls: type, raw: dict[str, Any],
         if key not in names:
             src.problem(where, f"unknown key (expected one of: {', '.join(sorted(names))})")
             continue
-        choices = CHOICES.get((path[0], key)) if path else None
+        choices = CHOICES.get((str(path[0]), key)) if path else None
         if choices and value not in choices:
             src.problem(where, f"{value!r} is not one of {', '.join(choices)}")
             continue
@@ -146,7 +146,7 @@ def _pages(src: Source, raw: Any) -> dict[str, Page]:
             src.problem(("pages", name), "must be a mapping")
             continue
         fields = _fields(src, ("pages", name), Page, spec, Path.cwd())
-        pages[name] = Page(name=name, title=fields.get("title", name), **{
+        pages[name] = Page(name=name, title=str(fields.get("title", name)), **{
             k: v for k, v in fields.items() if k in ("sensitive", "public")})
     return pages
 
