@@ -12,12 +12,15 @@ from aiohttp import web
 from gateway import hygiene
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
-from gateway.errors import BadRequest, Forbidden, GatewayError, ServiceUnavailable
+from gateway.errors import (
+    BadRequest, Forbidden, GatewayError, MethodNotAllowed, ServiceUnavailable,
+)
 from gateway.forward import forward
 from gateway.identity import identity_headers
 from gateway.impersonation import clear_upstream_cookies, recheck, set_session_cookie
 from gateway.pathcanon import Target, canonicalize
 from gateway.responses import error_response
+from gateway.routes import KNOWN_METHODS
 from gateway.state import GATEWAY, Gateway
 
 log = logging.getLogger("csr_gateway")
@@ -86,7 +89,10 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     scrubbed = hygiene.scrub_request_headers(_raw_headers(request), gw.header_policy,
                                              (gw.settings.sessions.cookie_name,))
     hygiene.reject_method_override(target.query)
+    if request.method not in KNOWN_METHODS:
+        raise MethodNotAllowed("method_not_allowed", detail=request.method)
     match = gw.routes.match(request.method, target.path)
+    _check_upgrade(request, match.route.spec.websocket)
     if ";" in target.path and not match.route.spec.allow_semicolon:
         raise BadRequest("bad_path", detail="path parameter")
     page = gw.settings.pages[match.page]
@@ -112,6 +118,18 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                                          _trusted_xff(request, gw))
     banner = render_banner(gw, ctx) if actor is not None and actor.acting_as else None
     return await forward(request, gw, ctx, target.wire, headers, banner)
+
+
+def _check_upgrade(request: web.Request, websocket_route: bool) -> None:
+    """h2c and every other protocol switch are refused; WebSocket only where a route says."""
+    upgrade = request.headers.get("Upgrade")
+    if upgrade is None:
+        return
+    if upgrade.strip().lower() == "websocket" and websocket_route:
+        raise BadRequest("upgrade_refused", "WebSocket proxying is not enabled in this build.",
+                         status=501)
+    raise BadRequest("upgrade_refused", "Protocol upgrades are not accepted here.",
+                     detail=upgrade[:40])
 
 
 def _raw_headers(request: web.Request) -> list[tuple[str, str]]:

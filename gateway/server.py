@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import http_parser, web
 
 from gateway.app import build_gateway, create_app
+from gateway.framing import runner_kwargs
 from gateway.reload import reload_policy
 from gateway.settings import Settings
 from gateway.state import GATEWAY
@@ -38,7 +39,7 @@ def install_uvloop() -> bool:
 async def start_gateway(settings: Settings, *, reuse_port: bool = False) -> web.AppRunner:
     gw = await build_gateway(settings)
     app = create_app(gw)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_SECONDS, **runner_kwargs(gw))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None,
                        backlog=1024)

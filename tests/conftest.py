@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import build_gateway, create_app
 from gateway.config import load_settings
+from gateway.framing import runner_kwargs
 from gateway.settings import Settings
 from gateway.state import GATEWAY, Gateway
 
@@ -137,7 +138,7 @@ async def make_gateway(tmp_path: Path, aiohttp_client: Any, upstream: Upstream,
             shutil.copyfile(seeded_directory, target)
         settings = test_settings(tmp_path, upstream_url or upstream.url, **changes)
         gw = await build_gateway(settings)
-        return await aiohttp_client(create_app(gw))
+        return await aiohttp_client(create_app(gw), server_kwargs=runner_kwargs(gw))
 
     return make
 
