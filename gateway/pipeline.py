@@ -22,6 +22,7 @@ from gateway.pathcanon import Target, canonicalize
 from gateway.responses import error_response
 from gateway.routes import KNOWN_METHODS
 from gateway.state import GATEWAY, Gateway
+from gateway.websocket import proxy_websocket
 
 log = logging.getLogger("csr_gateway")
 TARGET = web.RequestKey("csrgw_target", Target)
@@ -92,7 +93,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if request.method not in KNOWN_METHODS:
         raise MethodNotAllowed("method_not_allowed", detail=request.method)
     match = gw.routes.match(request.method, target.path)
-    _check_upgrade(request, match.route.spec.websocket)
+    websocket = _check_upgrade(request, match.route.spec.websocket)
     if ";" in target.path and not match.route.spec.allow_semicolon:
         raise BadRequest("bad_path", detail="path parameter")
     page = gw.settings.pages[match.page]
@@ -116,18 +117,19 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                                           ctx.request_id, gw.signer, gw.policy.rev)
     headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host,
                                          _trusted_xff(request, gw))
+    if websocket:
+        return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = render_banner(gw, ctx) if actor is not None and actor.acting_as else None
     return await forward(request, gw, ctx, target.wire, headers, banner)
 
 
-def _check_upgrade(request: web.Request, websocket_route: bool) -> None:
+def _check_upgrade(request: web.Request, websocket_route: bool) -> bool:
     """h2c and every other protocol switch are refused; WebSocket only where a route says."""
     upgrade = request.headers.get("Upgrade")
     if upgrade is None:
-        return
+        return False
     if upgrade.strip().lower() == "websocket" and websocket_route:
-        raise BadRequest("upgrade_refused", "WebSocket proxying is not enabled in this build.",
-                         status=501)
+        return True
     raise BadRequest("upgrade_refused", "Protocol upgrades are not accepted here.",
                      detail=upgrade[:40])
 
