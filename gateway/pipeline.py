@@ -13,7 +13,11 @@ from gateway import hygiene
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
 from gateway.errors import (
-    BadRequest, Forbidden, GatewayError, MethodNotAllowed, ServiceUnavailable,
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    MethodNotAllowed,
+    ServiceUnavailable,
 )
 from gateway.forward import forward
 from gateway.identity import identity_headers
