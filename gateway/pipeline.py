@@ -57,6 +57,8 @@ async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
     try:
         if not gw.audit.healthy and gw.settings.audit.fail_closed:
             raise ServiceUnavailable("audit_unavailable")
+        if request.version < (1, 0):
+            raise BadRequest("unsupported_http_version", detail="HTTP/0.9")
         target = canonicalize(request.raw_path, allow_semicolon=True)
         ctx.path, ctx.query = target.path, target.query
         request[TARGET] = target

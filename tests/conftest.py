@@ -215,3 +215,81 @@ async def redis_prefix() -> AsyncIterator[str]:
     if keys:
         await conn.delete(*keys)
     await conn.aclose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(tmp_path: Path, upstream_url: str, port: int, **changes: Any) -> Path:
+    """A gateway.yaml for a subprocess: the shipped one with absolute paths into tmp_path."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text())
+    data["listen"] = {"host": "127.0.0.1", "port": port}
+    data["upstream"]["url"] = upstream_url
+    data["directory"]["url"] = f"sqlite+aiosqlite:///{tmp_path / 'directory.sqlite3'}"
+    data["directory"]["seed"] = str(ROOT / "config" / "directory.yaml")
+    data["assertion"]["keys_dir"] = str(tmp_path / "keys")
+    data["audit"]["path"] = str(tmp_path / "audit.jsonl")
+    data["policies_dir"] = str(ROOT / "policies")
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            data.setdefault(key, {}).update(value)
+        else:
+            data[key] = value
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@dataclass
+class RunningGateway:
+    port: int
+    audit_path: Path
+    process: Any
+
+    def audit(self) -> list[dict[str, Any]]:
+        with open(self.audit_path, "rb") as fh:
+            return [orjson.loads(line) for line in fh if line.strip()]
+
+
+def start_gateway_process(config: Path, port: int, env: dict[str, str] | None = None,
+                          extra: tuple[str, ...] = ()) -> Any:
+    """`csr-gateway run` as a real process; returns once /_gateway/healthz answers."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    environment = {**os.environ, **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config),
+                             *extra], env=environment, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "exited")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_gateway/healthz", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def stop_process(proc: Any) -> None:
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
