@@ -37,14 +37,20 @@ def client_session(gw: Gateway) -> aiohttp.ClientSession:
                                                     "Content-Type"))
 
 
-async def request_body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
-    """The client's body, streamed; refused once it passes the limit."""
-    seen = 0
-    async for chunk in request.content.iter_chunked(CHUNK):
-        seen += len(chunk)
-        if seen > limit:
-            raise PayloadTooLarge("body_too_large")
-        yield chunk
+class RequestBody:
+    """The client's body, streamed; stops once it passes the limit and remembers that."""
+
+    def __init__(self, request: web.Request, limit: int) -> None:
+        self.request, self.limit, self.exceeded = request, limit, False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self.request.content.iter_chunked(CHUNK):
+            seen += len(chunk)
+            if seen > self.limit:
+                self.exceeded = True
+                raise PayloadTooLarge("body_too_large")
+            yield chunk
 
 
 async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_path: str,
@@ -57,7 +63,7 @@ async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_p
         raise ServiceUnavailable("upstream_busy", "The shop is busy; please retry.")
     assert gw.client is not None
     url = URL(up.url.rstrip("/") + wire_path, encoded=True)
-    body = request_body(request, limit) if request.body_exists else None
+    body = RequestBody(request, limit) if request.body_exists else None
     gw.inflight += 1
     try:
         async with _open(gw, request.method, url, headers, body) as upstream:
@@ -75,7 +81,7 @@ class _Upstream:
     """Context manager that maps client errors to gateway errors (502, 504)."""
 
     def __init__(self, gw: Gateway, method: str, url: URL, headers: list[tuple[str, str]],
-                 body: AsyncIterator[bytes] | None) -> None:
+                 body: RequestBody | None) -> None:
         self.args = (gw, method, url, headers, body)
         self.response: aiohttp.ClientResponse | None = None
 
@@ -85,13 +91,16 @@ class _Upstream:
         try:
             async with asyncio.timeout(gw.settings.upstream.first_byte_timeout):
                 self.response = await gw.client.request(
-                    method, url, headers=CIMultiDict(headers), data=body,
+                    method, url, headers=CIMultiDict(headers),
+                    data=body.__aiter__() if body is not None else None,
                     allow_redirects=False, compress=None, chunked=None)
-        except PayloadTooLarge:
-            raise
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream_timeout") from exc
-        except aiohttp.ClientError as exc:
+        except (PayloadTooLarge, TimeoutError, aiohttp.ClientError) as exc:
+            if body is not None and body.exceeded:
+                raise PayloadTooLarge("body_too_large") from exc
+            if isinstance(exc, PayloadTooLarge):
+                raise
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout("upstream_timeout") from exc
             raise UpstreamUnavailable("upstream_unavailable", detail=type(exc).__name__) from exc
         return self.response
 
