@@ -63,9 +63,9 @@ async def test_workers_share_the_port_and_sessions(tmp_path, seeded_directory, u
             await _login(session, base, "buyer-alice")
             statuses = []
             for _ in range(20):
-                async with aiohttp.ClientSession(cookie_jar=session.cookie_jar) as fresh:
-                    async with fresh.get(f"{base}/cart") as resp:  # new connection each time
-                        statuses.append(resp.status)
+                async with (aiohttp.ClientSession(cookie_jar=session.cookie_jar) as fresh,
+                            fresh.get(f"{base}/cart") as resp):  # a new connection each time
+                    statuses.append(resp.status)
         assert statuses == [200] * 20
         assert {s.header("X-Remote-User") for s in upstream.seen} == {"buyer-alice"}
     finally:
