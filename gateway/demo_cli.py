@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.settings import Settings
+from gateway.settings import RouteSpec, Settings
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_LOGINS = """\
@@ -21,6 +21,12 @@ Demo logins (password demo-pass-1 for all):
   buyer-alice   customer of Acme Corp     buyer-bob  customer of Globex Inc
   buyer-ivan    customer of Initech       prospect-pat  prospect of Acme Corp
   admin-ann     Administrator             sales-sam  Sales Admin"""
+
+
+# In front of another shop, paths the demo routes do not know are decided as Storefront
+# pages (the shipped config alone is deny-by-default: no route, 404).
+FOREIGN_SHOP_FALLBACK = RouteSpec("/**", "storefront", fallback=True, methods=(
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -53,8 +59,11 @@ def demo_settings(args: argparse.Namespace) -> Settings:
     if not args.config:
         directory = dataclasses.replace(
             directory, url=f"sqlite+aiosqlite:///{state / 'directory.sqlite3'}")
+    routes = settings.routes
+    if args.upstream and not args.config:
+        routes = (*routes, FOREIGN_SHOP_FALLBACK)
     return dataclasses.replace(
-        settings, host="127.0.0.1", port=args.port, state_dir=state,
+        settings, host="127.0.0.1", port=args.port, state_dir=state, routes=routes,
         policies_dir=Path(args.policies).resolve() if args.policies else settings.policies_dir,
         watch_policies=True, directory=directory,
         upstream=dataclasses.replace(settings.upstream, url=upstream),

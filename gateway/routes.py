@@ -86,6 +86,8 @@ def conflicts(routes: list[Route]) -> list[tuple[int, int]]:
             folded = not (a.spec.case_sensitive and b.spec.case_sensitive)
             sa = tuple(s.lower() for s in a.segments) if folded else a.segments
             sb = tuple(s.lower() for s in b.segments) if folded else b.segments
+            if a.spec.fallback != b.spec.fallback:
+                continue  # a fallback only answers when nothing else matched
             if a.methods & b.methods and overlaps(sa, sb):
                 found.append((j, i))
     return found
@@ -98,7 +100,10 @@ class RouteTable:
         self.routes = routes
         self._exact: dict[str, list[Route]] = {}
         self._patterns: list[Route] = []
+        self._fallbacks = [r for r in routes if r.spec.fallback]
         for route in routes:
+            if route.spec.fallback:
+                continue
             if all(s not in (ONE, REST) for s in route.segments):
                 key = "/" + "/".join(route.segments)
                 self._exact.setdefault(key if route.spec.case_sensitive else key.lower(),
@@ -108,12 +113,25 @@ class RouteTable:
 
     def match(self, method: str, path: str) -> Match:
         candidates = self._candidates(path)
-        if not candidates:
-            raise NotFound("no_route")
-        for route in candidates:
+        found = self._for_method(candidates, method) or self._for_method(
+            self._fallback_candidates(path), method)
+        if found is not None:
+            return found
+        if candidates:
+            raise MethodNotAllowed("method_not_allowed")
+        raise NotFound("no_route")
+
+    @staticmethod
+    def _for_method(routes: list[Route], method: str) -> Match | None:
+        for route in routes:
             if method in route.methods:
                 return Match(route, route.spec.page, route.action_for(method))
-        raise MethodNotAllowed("method_not_allowed")
+        return None
+
+    def _fallback_candidates(self, path: str) -> list[Route]:
+        trailing = path.endswith("/") and path != "/"
+        segments = split(path)
+        return [r for r in self._fallbacks if self._accepts(r, segments, trailing)]
 
     def _candidates(self, path: str) -> list[Route]:
         trailing = path.endswith("/") and path != "/"

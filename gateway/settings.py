@@ -32,7 +32,7 @@ class UpstreamSettings:
     first_byte_timeout: float = 30.0
     idle_timeout: float = 60.0
     max_connections: int = 100
-    session_cookies: tuple[str, ...] = ("sessionid",)
+    session_cookies: tuple[str, ...] = ("sessionid", "PHPSESSID", "JSESSIONID")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ class RouteSpec:
     allow_semicolon: bool = False
     websocket: bool = False
     state_changing: bool | None = None
+    fallback: bool = False  # used only when no other route matches the path
 
 
 @dataclass(frozen=True)

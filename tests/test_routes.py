@@ -67,3 +67,22 @@ def test_conflicts_only_for_shared_methods() -> None:
               compile_route(RouteSpec("/x", "b", methods=("POST",))),
               compile_route(RouteSpec("/*", "c", methods=("POST",)))]
     assert conflicts(routes) == [(1, 2)]
+
+
+def test_fallback_answers_only_when_nothing_else_matches() -> None:
+    """A fallback route never overlaps: specific routes win, the rest falls back."""
+    specs = (RouteSpec("/cart", "cart"), RouteSpec("/**", "storefront", fallback=True,
+                                                   methods=("GET", "POST")))
+    routes = [compile_route(s) for s in specs]
+    assert conflicts(routes) == []
+    table = RouteTable(routes)
+    assert table.match("GET", "/cart").page == "cart"
+    assert table.match("GET", "/wp/anything").page == "storefront"
+    assert table.match("POST", "/cart").page == "storefront"
+
+
+def test_two_fallbacks_conflict() -> None:
+    """Two fallbacks for the same method are as ambiguous as two routes."""
+    routes = [compile_route(RouteSpec("/**", "a", fallback=True)),
+              compile_route(RouteSpec("/x/**", "b", fallback=True))]
+    assert conflicts(routes) == [(0, 1)]
