@@ -93,6 +93,8 @@ def _client_ip(request: web.Request, gw: Gateway) -> str:
 async def proxy(request: web.Request) -> web.StreamResponse:
     """Every path the gateway does not own: decide, then forward as the right person."""
     gw, ctx, target = request.app[GATEWAY], request[CTX], request[TARGET]
+    if target.path == "/_gateway" or target.path.startswith("/_gateway/"):
+        raise await _gateway_refusal(request)
     scrubbed = hygiene.scrub_request_headers(_raw_headers(request), gw.header_policy,
                                              (gw.settings.sessions.cookie_name,))
     hygiene.reject_method_override(target.query)
@@ -127,6 +129,17 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = render_banner(gw, ctx) if actor is not None and actor.acting_as else None
     return await forward(request, gw, ctx, target.wire, headers, banner)
+
+
+async def _gateway_refusal(request: web.Request) -> GatewayError:
+    """The gateway's own namespace is never forwarded: wrong method 405, unknown 404."""
+    for resource in request.app.router.resources():
+        if resource.canonical.startswith("/{tail"):
+            continue
+        _match, allowed = await resource.resolve(request)
+        if allowed:
+            return MethodNotAllowed("method_not_allowed")
+    return NotFound("no_route")
 
 
 def _check_upgrade(request: web.Request, websocket_route: bool) -> bool:

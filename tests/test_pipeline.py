@@ -207,3 +207,18 @@ async def test_slow_headers_are_cut_off(make_gateway) -> None:
             break
     writer.close()
     assert closed_after is not None and closed_after < 2.0
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/_gateway/impersonate", 405), ("GET", "/_gateway/impersonate/stop", 405),
+    ("PUT", "/_gateway/login", 405), ("GET", "/_gateway/nothing-here", 404),
+    ("GET", "/_gateway", 404),
+], ids=["get-impersonate", "get-stop", "put-login", "unknown", "bare"])
+async def test_gateway_namespace_is_never_forwarded(gateway, upstream, method, path,
+                                                    status) -> None:
+    """Paths under /_gateway/ belong to the gateway: wrong method 405, unknown 404."""
+    await login(gateway, "buyer-alice")
+    before = len(upstream.seen)
+    resp = await gateway.request(method, path, headers={"Accept": "application/json"})
+    assert resp.status == status
+    assert len(upstream.seen) == before
