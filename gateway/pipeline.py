@@ -17,6 +17,7 @@ from gateway.errors import (
     Forbidden,
     GatewayError,
     MethodNotAllowed,
+    NotFound,
     ServiceUnavailable,
 )
 from gateway.forward import forward
