@@ -222,3 +222,18 @@ async def test_gateway_namespace_is_never_forwarded(gateway, upstream, method, p
     resp = await gateway.request(method, path, headers={"Accept": "application/json"})
     assert resp.status == status
     assert len(upstream.seen) == before
+
+
+async def test_directory_down_at_login_is_503(gateway) -> None:
+    """A directory database that went away fails closed: 503, audited, no session."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from tests.conftest import gw_of
+
+    gw = gw_of(gateway)
+    gw.directory.sessions = async_sessionmaker(
+        create_async_engine("sqlite+aiosqlite:////nonexistent/dir/x.db"))
+    resp = await gateway.post("/_gateway/login", data={
+        "username": "buyer-alice", "password": "demo-pass-1"}, allow_redirects=False)
+    assert resp.status == 503
+    assert audit_lines(gateway)[-1]["reason"] == "dependency_unavailable"
