@@ -73,11 +73,12 @@ def demo_settings(args: argparse.Namespace) -> Settings:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> None:
-    from gateway.demo.shop import create_shop_app
     from gateway.server import hook_signals, start_gateway
 
     shop_runner = None
     if not args.upstream:
+        from gateway.demo.shop import create_shop_app
+
         jwks = f"http://127.0.0.1:{settings.port}/_gateway/.well-known/jwks.json"
         shop = create_shop_app(jwks_url=jwks, audience=settings.assertion.audience)
         shop_runner = web.AppRunner(shop, access_log=None)
