@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import hygiene
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
+from gateway.domain import Actor
 from gateway.errors import (
     BadRequest,
     Forbidden,
@@ -135,7 +136,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                                          _trusted_xff(request, gw))
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
-    banner = render_banner(gw, ctx) if actor is not None and actor.acting_as else None
+    banner = page_overlay(gw, ctx, actor)
     return await forward(request, gw, ctx, target.wire, headers, banner)
 
 
@@ -183,6 +184,20 @@ async def defer_expect(request: web.Request) -> None:
     """aiohttp would answer 100-continue before any check; the pipeline does it later."""
     if request.headers.get("Expect", "").lower() not in ("", "100-continue"):
         raise web.HTTPExpectationFailed()
+
+
+def page_overlay(gw: Gateway, ctx: RequestContext, actor: Actor | None) -> bytes | None:
+    """What goes before </body> of HTML pages: the impersonation banner while acting for a
+    buyer; for a CSR acting as themselves, a bar with "Log in as buyer"; else nothing."""
+    if actor is None:
+        return None
+    if actor.acting_as is not None:
+        return render_banner(gw, ctx)
+    select_user = gw.settings.pages.get("select_user")
+    if select_user is None or not gw.policy.page(actor, "view", select_user,
+                                                  gw.directory.snapshot).allowed:
+        return None
+    return gw.templates.get_template("csr_toolbar.html").render(csr=actor.user).encode()
 
 
 def render_banner(gw: Gateway, ctx: RequestContext) -> bytes:

@@ -237,3 +237,15 @@ async def test_directory_down_at_login_is_503(gateway) -> None:
         "username": "buyer-alice", "password": "demo-pass-1"}, allow_redirects=False)
     assert resp.status == 503
     assert audit_lines(gateway)[-1]["reason"] == "dependency_unavailable"
+
+
+@pytest.mark.parametrize(("user", "shown"), [("csr-carol", True), ("buyer-alice", False),
+                                             ("admin-ann", False)],
+                         ids=["csr", "buyer", "admin"])
+async def test_csr_toolbar_offers_log_in_as_buyer(make_gateway, user, shown) -> None:
+    """A CSR browsing the shop as themselves gets a "Log in as buyer" bar; others do not."""
+    client = await make_gateway()
+    await login(client, user)
+    text = await (await client.get("/")).text()
+    assert ('href="/_gateway/select-user"' in text) is shown
+    assert "Logged In As" not in text
