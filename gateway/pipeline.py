@@ -14,7 +14,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import hygiene
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
-from gateway.domain import Actor
 from gateway.errors import (
     BadRequest,
     Forbidden,
@@ -26,6 +25,7 @@ from gateway.errors import (
 from gateway.forward import forward
 from gateway.identity import identity_headers
 from gateway.impersonation import clear_upstream_cookies, recheck, set_session_cookie
+from gateway.overlay import page_overlay
 from gateway.pathcanon import Target, canonicalize
 from gateway.responses import error_response
 from gateway.routes import KNOWN_METHODS
@@ -184,29 +184,3 @@ async def defer_expect(request: web.Request) -> None:
     """aiohttp would answer 100-continue before any check; the pipeline does it later."""
     if request.headers.get("Expect", "").lower() not in ("", "100-continue"):
         raise web.HTTPExpectationFailed()
-
-
-def page_overlay(gw: Gateway, ctx: RequestContext, actor: Actor | None) -> bytes | None:
-    """What goes before </body> of HTML pages: the impersonation banner while acting for a
-    buyer; for a CSR acting as themselves, a bar with "Log in as buyer"; else nothing."""
-    if actor is None:
-        return None
-    if actor.acting_as is not None:
-        return render_banner(gw, ctx)
-    select_user = gw.settings.pages.get("select_user")
-    if select_user is None or not gw.policy.page(actor, "view", select_user,
-                                                  gw.directory.snapshot).allowed:
-        return None
-    return gw.templates.get_template("csr_toolbar.html").render(csr=actor.user).encode()
-
-
-def render_banner(gw: Gateway, ctx: RequestContext) -> bytes:
-    actor, session = ctx.actor, ctx.session
-    assert actor is not None and actor.acting_as is not None and session is not None
-    imp = actor.impersonation
-    assert imp is not None
-    left = gw.settings.impersonation.max_minutes * 60 - (time.time() - imp.started_at)
-    return gw.templates.get_template("banner.html").render(
-        buyer=actor.acting_as, company=gw.directory.snapshot.company_name(actor.acting_as.company),
-        csr=actor.user, csrf_token=session.csrf_token, minutes_left=max(0, int(left // 60)),
-        impersonation=imp).encode()

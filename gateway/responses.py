@@ -6,9 +6,11 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from markupsafe import Markup
 
 from gateway.context import CTX
 from gateway.errors import GatewayError, Unauthenticated
+from gateway.overlay import render_banner
 from gateway.state import GATEWAY
 
 LOGIN = "/_gateway/login"
@@ -26,9 +28,13 @@ def render(request: web.Request, template: str, status: int = 200,
     gw = request.app[GATEWAY]
     ctx = request[CTX]
     session = ctx.session
+    overlay = ""
+    if ctx.actor is not None and ctx.actor.acting_as is not None and session is not None \
+            and session.impersonation is not None:
+        overlay = Markup(render_banner(gw, ctx).decode())
     html = gw.templates.get_template(template).render(
         actor=ctx.actor, session=session, csrf_token=session.csrf_token if session else "",
-        directory=gw.directory.snapshot, **values)
+        directory=gw.directory.snapshot, overlay=overlay, **values)
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
