@@ -66,15 +66,10 @@ async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_p
     body = RequestBody(request, limit) if request.body_exists else None
     gw.inflight += 1
     try:
-        async with _open(gw, request.method, url, headers, body) as upstream:
+        async with _Upstream(gw, request.method, url, headers, body) as upstream:
             return await _relay(request, gw, ctx, upstream, banner)
     finally:
         gw.inflight -= 1
-
-
-def _open(gw: Gateway, method: str, url: URL, headers: list[tuple[str, str]],
-          body: AsyncIterator[bytes] | None) -> _Upstream:
-    return _Upstream(gw, method, url, headers, body)
 
 
 class _Upstream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -34,6 +35,6 @@ class ProtocolAuditor(AbstractAccessLogger):
         gw.metrics.observe("deny", "malformed_request", time)
 
 
-def runner_kwargs(gw: Gateway) -> dict[str, object]:
+def runner_kwargs(gw: Gateway) -> dict[str, Any]:
     """Keyword arguments for AppRunner/TestServer so protocol refusals are audited too."""
     return {"access_log_class": ProtocolAuditor, "access_log": gw}

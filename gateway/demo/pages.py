@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.demo.state import CATALOG, SHOP_STATE, price_for
@@ -13,10 +15,10 @@ def _who(request: web.Request) -> dict:  # type: ignore[type-arg]
     return request[WHO]
 
 
-def _render(request: web.Request, template: str, **values: object) -> web.Response:
+def _render(request: web.Request, template: str, **values: Any) -> web.Response:
     from gateway.demo.shop import render
 
-    return render(request, template, **values)
+    return render(request, template, 200, **values)
 
 
 def _see(location: str) -> web.Response:

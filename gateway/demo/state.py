@@ -79,7 +79,7 @@ class ShopState:
         items = [{"sku": sku, "name": CATALOG[sku].name, "qty": qty,
                   "price": str(price_for(CATALOG[sku], who["company"]))}
                  for sku, qty in cart.items()]
-        total = sum((Decimal(i["price"]) * i["qty"] for i in items), Decimal("0"))
+        total = sum((Decimal(str(i["price"])) * int(str(i["qty"])) for i in items), Decimal("0"))
         order = Order(next(self._ids), who["user"], who["company"], who["impersonator"],
                       items, str(total), time.time(), who["request_id"],
                       who["assertion_sub"], who["assertion_act"], po_number, kind)

@@ -60,7 +60,7 @@ class AssertionVerifier:
                 data = await resp.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise Untrusted(f"cannot fetch JWKS: {type(exc).__name__}") from exc
-        self.keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(data).keys}
+        self.keys = {k.key_id or "": k for k in jwt.PyJWKSet.from_dict(data).keys}
 
 
 async def identify(request: web.Request, names: HeaderNames,
