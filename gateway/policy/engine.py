@@ -171,6 +171,18 @@ class PolicyEngine:
         return Decision(allowed, "ok" if allowed else "policy_denied", snap.rev)
 
 
+def ask(engine: PolicyEngine, rule: str, *args: object) -> list[dict[str, object]]:
+    """Bindings of a rule query, for the explain tool; `None` arguments become variables.
+
+    View objects are converted here so callers never touch oso themselves.
+    """
+    converted = [Variable(f"v{i}") if a is None else a for i, a in enumerate(args)]
+    try:
+        return [dict(r["bindings"]) for r in engine.current.oso.query_rule(rule, *converted)]
+    except (OsoError, PolarRuntimeError, RuntimeError):
+        return []
+
+
 def _remember(snap: PolicySnapshot, key: tuple[Any, ...], decision: Decision) -> None:
     if decision.reason == "policy_error":
         return  # never cache a failure: the next request asks again

@@ -13,7 +13,6 @@ from gateway.domain import BUILTIN_GROUPS, CSR_GROUP, Actor, User
 if TYPE_CHECKING:
     from gateway.policy.tools import Bench
 
-ACTIONS = ("view", "submit")
 
 
 @dataclass(frozen=True)
@@ -22,9 +21,16 @@ class Matrix:
     rows: dict[str, dict[str, str]]  # row label -> page -> "view+submit" | "view" | "-"
 
 
+def page_actions(bench: Bench, page: str) -> list[str]:
+    """The actions the routes of a page can ask about (view first)."""
+    found = {r.action_for(m) for r in bench.routes.routes if r.spec.page == page
+             for m in r.methods}
+    return sorted(found or {"view"}, key=lambda a: (a != "view", a))
+
+
 def _cell(bench: Bench, actor: Actor, page: str) -> str:
     spec = bench.settings.pages[page]
-    allowed = [a for a in ACTIONS
+    allowed = [a for a in page_actions(bench, page)
                if bench.engine.page(actor, a, spec, bench.directory).allowed]
     return "+".join(allowed) if allowed else "-"
 
@@ -54,7 +60,8 @@ def render(matrix: Matrix, fmt: str) -> str:
     if fmt == "html":
         return render_html(matrix)
     width = max(len(r) for r in matrix.rows) + 2
-    cols = [max(len(p), 11) for p in matrix.pages]
+    cols = [max([len(p)] + [len(cells[p]) for cells in matrix.rows.values()])
+            for p in matrix.pages]
     head = " " * width + " ".join(p.ljust(c) for p, c in zip(matrix.pages, cols, strict=True))
     lines = [head]
     for label, cells in matrix.rows.items():
