@@ -1,0 +1,92 @@
+"""Tools for policy authors: decision tables, explain, matrix, shadow replay, lints."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from tests.conftest import ROOT, audit_lines, gw_of, login
+
+
+def test_shipped_decision_tables_pass(capsys) -> None:
+    """`policy test` runs the shipped tables (every persona x every page) green."""
+    assert main(["policy", "test"]) == 0
+    assert ", 0 failed" in capsys.readouterr().out
+
+
+def test_failing_table_shows_a_readable_diff(tmp_path: Path, capsys) -> None:
+    """A wrong expectation exits 1 and says who, what, expected and got."""
+    table = tmp_path / "t.yaml"
+    table.write_text('- {persona: csr-carol, request: "GET /reports", expect: deny}\n')
+    assert main(["policy", "test", str(table)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "csr-carol GET /reports: expected deny, got allow/ok" in out
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--user", "csr-carol", "--as", "buyer-alice", "GET", "/reports"],
+     ['ALLOW', 'grant("CSR", "reports", "view") via group CSR',
+      'grant("Buyer", "reports", "view") via group Buyer']),
+    (["--user", "csr-carol", "--as", "buyer-ivan", "POST", "/checkout"],
+     ["DENY (not_assigned)", 'impersonation_refused_now gives "not_assigned"']),
+    (["--user", "csr-carol", "--as", "buyer-alice", "GET", "/account/password"],
+     ["DENY (sensitive_page)", "sensitive: never while impersonating"]),
+    (["--user", "buyer-alice", "GET", "/admin"], ["DENY (policy_denied)", "denied by default"]),
+    (["--user", "buyer-alice", "GET", "/a%2fb"], ["DENY (bad_path"]),
+], ids=["allowed-impersonating", "not-assigned", "sensitive", "no-grant", "bad-path"])
+def test_explain_names_the_deciding_rules(capsys, argv: list[str], words: list[str]) -> None:
+    """`policy explain` prints the route, page, decision and the facts behind it."""
+    assert main(["policy", "explain", *argv]) == 0
+    out = capsys.readouterr().out
+    for word in words:
+        assert word in out, out
+
+
+def test_matrix_table_and_html(capsys) -> None:
+    """The matrix shows R3's CSR pages, R13's assigners, and the impersonated row."""
+    assert main(["policy", "matrix", "--format", "json"]) == 0
+    import orjson
+
+    data = orjson.loads(capsys.readouterr().out)
+    csr = data["rows"]["CSR"]
+    assert csr["reports"] == "view" and csr["select_user"] == "view"
+    assert csr["shop_admin"] == "-" and csr["change_password"] == "-"
+    assert data["rows"]["Sales Admin"]["order_assignment"] == "assign"
+    acting = next(v for k, v in data["rows"].items() if " as " in k)
+    assert acting["checkout"] != "-" and acting["change_password"] == "-"
+    assert main(["policy", "matrix", "--format", "html"]) == 0
+    assert "<table class='matrix'>" in capsys.readouterr().out
+
+
+async def test_replay_reports_changed_decisions(gateway, tmp_path: Path, capsys) -> None:
+    """Recorded traffic re-decided by a candidate policy: every changed decision is listed."""
+    await login(gateway, "csr-carol")
+    await gateway.get("/reports")
+    audit_lines(gateway)
+    candidate = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", candidate)
+    pages = candidate / "pages.polar"
+    pages.write_text(pages.read_text().replace('grant("CSR", "reports", "view");', ""))
+    audit = gw_of(gateway).settings.audit.path
+    assert main(["policy", "test", "--replay", audit]) == 0
+    assert main(["policy", "test", "--replay", audit, "--policies", str(candidate)]) == 1
+    out = capsys.readouterr().out
+    assert "CHANGED" in out and "csr-carol GET /reports: allow/ok -> deny/policy_denied" in out
+
+
+def test_check_warns_about_csr_who_is_admin(tmp_path: Path, capsys) -> None:
+    """R4: `check` warns when a user is both CSR and Administrator."""
+    import yaml
+
+    seed = yaml.safe_load((ROOT / "config" / "directory.yaml").read_text())
+    seed["users"][1]["groups"] = ["CSR", "Administrator"]
+    (tmp_path / "directory.yaml").write_text(yaml.safe_dump(seed))
+    config = yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text())
+    config["policies_dir"] = str(ROOT / "policies")
+    (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(config))
+    assert main(["check", "--config", str(tmp_path / "gateway.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert 'user "csr-carol" is both CSR and Administrator (R4)' in out
