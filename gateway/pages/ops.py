@@ -46,7 +46,9 @@ async def readyz(request: web.Request) -> web.StreamResponse:
             checks["sessions"] = f"unreachable: {type(exc).__name__}"
     ready = all(v == "ok" for k, v in checks.items() if k != "policy") and \
         gw.policy.current is not None
-    body = {"ready": ready, "policy_rev": gw.policy.rev, "checks": checks}
+    # A failed reload keeps the old policy serving: still ready, but visibly degraded.
+    body = {"ready": ready, "degraded": gw.policy.last_error is not None,
+            "policy_rev": gw.policy.rev, "checks": checks}
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +21,8 @@ from gateway.domain import Actor, DirectorySnapshot, Page, User
 from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
 
 CACHE_LIMIT = 200_000
+# Warnings that mean the policy cannot be what its author meant: refused like errors.
+FATAL_WARNINGS = ("Unknown specializer",)
 _LOCATION = re.compile(r"at line (\d+), column (\d+)(?: of file (\S+?))?[:\s]")
 
 
@@ -43,6 +47,7 @@ class PolicySnapshot:
     rev: str
     files: tuple[Path, ...]
     cache: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def policy_files(directory: Path) -> tuple[Path, ...]:
@@ -66,11 +71,17 @@ def build_snapshot(directory: Path, constants: Mapping[str, object]) -> PolicySn
         oso.register_class(cls, name=name)
     for name, value in constants.items():
         oso.register_constant(value, name)
+    printed = io.StringIO()
     try:
-        oso.load_files([str(p) for p in files])
+        with contextlib.redirect_stdout(printed):  # Polar prints warnings; keep them ours
+            oso.load_files([str(p) for p in files])
     except (OsoError, OSError) as exc:
         raise _load_error(exc, files) from exc
-    return PolicySnapshot(oso, content_rev(files), files)
+    warnings = [w.strip() for w in printed.getvalue().split("[warning]") if w.strip()]
+    fatal = [w for w in warnings if any(f in w for f in FATAL_WARNINGS)]
+    if fatal:
+        raise _load_error(Exception(fatal[0]), files)
+    return PolicySnapshot(oso, content_rev(files), files, warnings=warnings)
 
 
 def _load_error(exc: Exception, files: tuple[Path, ...]) -> PolicyLoadError:
