@@ -25,6 +25,7 @@ from gateway.routes import RouteTable, compile_route
 from gateway.sessions import MemorySessions, RedisSessions, SessionStore
 from gateway.settings import Settings
 from gateway.state import GATEWAY, Gateway
+from gateway.throttle import LoginThrottle
 
 log = logging.getLogger("csr_gateway")
 HERE = Path(__file__).parent
@@ -64,7 +65,10 @@ async def build_gateway(settings: Settings) -> Gateway:
         routes=RouteTable([compile_route(s) for s in settings.routes]),
         header_policy=HeaderPolicy.default(header_names, settings.deny_headers,
                                            settings.trusted_proxies),
-        templates=make_templates(), metrics=Metrics())
+        templates=make_templates(), metrics=Metrics(),
+        throttle=LoginThrottle(settings.limits.login_failures_per_user,
+                               settings.limits.login_failures_per_address,
+                               settings.limits.login_window_seconds))
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -78,7 +78,8 @@ class AssertionSigner:
             return cached[1]
         claims: dict[str, Any] = {
             "iss": self.settings.issuer, "aud": self.settings.audience, "sub": sub,
-            "company": company, "groups": groups, "sid": hashlib.sha256(sid.encode()).hexdigest()[:24],
+            "company": company, "groups": groups,
+            "sid": hashlib.sha256(sid.encode()).hexdigest()[:24],
             "policy_rev": policy_rev, "iat": int(now), "exp": int(now) + self.settings.ttl_seconds,
         }
         if csr:

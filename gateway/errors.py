@@ -49,6 +49,12 @@ class MethodNotAllowed(GatewayError):
     public = "This method is not allowed here."
 
 
+class TooManyRequests(GatewayError):
+    status = 429
+    reason = "throttled"
+    public = "Too many attempts. Please wait and try again."
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     reason = "body_too_large"

@@ -57,6 +57,8 @@ def error_response(request: web.Request, err: GatewayError) -> web.StreamRespons
         response = render(request, "error.html", status=err.status, error=err,
                           request_id=ctx.request_id)
     response.headers["Cache-Control"] = "no-store"
+    if err.status == 429 and err.detail.startswith("retry after "):
+        response.headers["Retry-After"] = err.detail.split()[-1].rstrip("s")
     if err.status == 401:
         response.headers["WWW-Authenticate"] = 'Cookie realm="csr-gateway"'
     return response

@@ -78,6 +78,9 @@ class LimitsSettings:
     max_headers: int = 100
     header_timeout: float = 10.0
     banner_max_bytes: int = 5 * 1024 * 1024
+    login_failures_per_user: int = 10  # in login_window_seconds, then 429
+    login_failures_per_address: int = 100
+    login_window_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from gateway.policy import PolicyEngine
 from gateway.routes import RouteTable
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
+from gateway.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
@@ -34,6 +35,7 @@ class Gateway:
     header_policy: HeaderPolicy
     templates: jinja2.Environment
     metrics: Metrics
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     client: aiohttp.ClientSession | None = None
     inflight: int = 0
     draining: bool = False

@@ -7,13 +7,13 @@ import time
 from aiohttp import web
 
 from gateway.auth import authenticate, check_fence, load_session
-from gateway.context import CTX
-from gateway.errors import Unauthenticated
+from gateway.context import CTX, RequestContext
+from gateway.errors import GatewayError, TooManyRequests, Unauthenticated
 from gateway.impersonation import clear_upstream_cookies, set_session_cookie
 from gateway.pages.forms import read_fields
 from gateway.responses import render, safe_next, see_other, wants_json
 from gateway.sessions import new_session
-from gateway.state import GATEWAY
+from gateway.state import GATEWAY, Gateway
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
@@ -30,18 +30,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     fields = await read_fields(request)
     username, password = fields.get("username", "")[:128], fields.get("password", "")
     target = safe_next(fields.get("next"))
+    wait = gw.throttle.retry_after(username, ctx.client_ip)
+    if wait:
+        _failed(gw, ctx, username, "throttled", 429)
+        raise TooManyRequests("throttled", detail=f"retry after {wait}s")
     user = await gw.directory.verify_password(username, password) if username else None
     if user is not None:
-        check_fence(user, ctx.client_ip)
+        try:
+            check_fence(user, ctx.client_ip)
+        except GatewayError:
+            _failed(gw, ctx, username, "ip_fenced", 403)
+            raise
     if user is None:
-        ctx.deny("bad_credentials")
-        gw.audit.emit("login_failed", request_id=ctx.request_id, user=username or None,
-                      actor=username or None, reason="bad_credentials", decision="deny",
-                      client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=401)
+        gw.throttle.failed(username, ctx.client_ip)
+        _failed(gw, ctx, username, "bad_credentials", 401)
         if wants_json(request):
             raise Unauthenticated("bad_credentials", "Wrong username or password.")
         return render(request, "login.html", status=401, next=target, username=username,
                       failed="Wrong username or password.")
+    gw.throttle.succeeded(user.username)
     old = await load_session(request, gw)
     if old is not None:
         await gw.sessions.delete(old.id)  # a fresh id on every login: no session fixation
@@ -56,6 +63,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     set_session_cookie(response, gw, session)
     clear_upstream_cookies(response, gw)
     return response
+
+
+def _failed(gw: Gateway, ctx: RequestContext, username: str, why: str, status: int) -> None:
+    ctx.deny(why)
+    gw.audit.emit("login_failed", request_id=ctx.request_id, user=username or None,
+                  actor=username or None, reason=why, decision="deny",
+                  client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=status)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -30,9 +30,8 @@ def policy_benchmark(settings: Settings, seconds: float = 0.5) -> list[dict[str,
     for label, username, buyer_name, page_name in SCENARIOS:
         user = bench.user(username)
         buyer = bench.user(buyer_name) if buyer_name else None
-        engine = bench.engine
-
-        def ask(version: int, user=user, buyer=buyer, page_name=page_name) -> None:  # type: ignore[no-untyped-def]
+        def ask(version: int, user=user, buyer=buyer, page_name=page_name,  # type: ignore[no-untyped-def]
+                engine=bench.engine) -> None:
             actor = Actor(user, None if page_name is None else buyer,
                           directory_version=version)
             if page_name is None:
