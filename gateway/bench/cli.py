@@ -4,14 +4,45 @@ from __future__ import annotations
 
 import argparse
 
+from gateway.bench.scenarios import SCENARIOS
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    bench = sub.add_parser("bench", help="measure the gateway against baselines")
-    bench.add_argument("--duration", type=float, default=5.0, help="seconds per round")
-    bench.add_argument("--rounds", type=int, default=2)
-    bench.add_argument("--scenarios", default="buyer,csr,denied")
-    bench.add_argument("--json", metavar="FILE")
-    bench.add_argument("--plot", metavar="PNG")
+    bench = sub.add_parser(
+        "bench", help="measure the gateway against baselines",
+        description="Runs a fast upstream, the minimal aiohttp proxy, the gateway and nginx "
+                    "proxy_pass side by side under the same load, then checks the budget.")
+    bench.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    bench.add_argument("--rounds", type=int, default=3, help="rounds alternating the targets")
+    bench.add_argument("--scenarios", default=",".join(SCENARIOS),
+                       help=f"comma-separated, from: {', '.join(SCENARIOS)}")
+    bench.add_argument("--workers", default=None,
+                       help="worker counts, >1 needs Redis (default 1,2,4; quick: 1,2)")
+    bench.add_argument("--scale", default="buyer",
+                       help="scenarios measured at every worker count (the rest at 1 only)")
+    bench.add_argument("--connections", type=int, default=32)
+    bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                       help="auto: wrk when installed and runs last >= 1 s")
+    bench.add_argument("--upstream", choices=("python", "nginx"), default="python",
+                       help="the stand-in shop (nginx answers uploads before reading them)")
+    bench.add_argument("--no-nginx", action="store_true", help="skip the nginx baseline")
+    bench.add_argument("--no-budget", action="store_true",
+                       help="skip latency, streaming and memory budget lines")
+    bench.add_argument("--stream-mb", type=int, default=1024,
+                       help="size of the streamed body budget line")
+    bench.add_argument("--sessions", type=int, default=10_000,
+                       help="active sessions for the memory budget line")
+    bench.add_argument("--config", metavar="FILE", help="gateway YAML (config/gateway.yaml)")
+    bench.add_argument("--policies", metavar="DIR", help="policy directory to measure")
+    bench.add_argument("--quick", action="store_true",
+                       help="a few seconds in all (tests, CI): short runs, one round")
+    bench.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                       help="before each run, wait up to this long for other jobs to leave "
+                            "the CPUs")
+    bench.add_argument("--fail-on-budget", action="store_true",
+                       help="exit 1 when a budget line is missed")
+    bench.add_argument("--json", metavar="FILE", help="write every number as JSON")
+    bench.add_argument("--plot", metavar="PNG", help="bar chart (needs matplotlib)")
     bench.set_defaults(func=_run)
 
 

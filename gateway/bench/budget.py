@@ -1,0 +1,113 @@
+"""The performance budget: each line measured here and judged met or missed, by how much."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.bench import httpclient
+from gateway.bench.procs import Server, status_kb
+from gateway.bench.report import BudgetLine, Report
+
+THROUGHPUT_RATIO = 0.85  # gateway req/s over the minimal proxy's, same worker count
+ADDED_P99_MS = 1.0  # p99 added by the gateway at half of its saturation rate
+MB_PER_WORKER = 80.0  # RSS of one worker holding 10,000 active sessions
+STREAM_GROWTH_MB = 16.0  # RSS growth while one huge body streams through ("flat")
+
+
+def throughput_lines(report: Report) -> list[BudgetLine]:
+    lines = []
+    for row in report.rows:
+        ratio = report.ratio(row, "minproxy") if row.target == "gateway" else None
+        if ratio is not None:
+            lines.append(BudgetLine(f"throughput {row.scenario} {row.workers}w vs minproxy",
+                                    ratio, THROUGHPUT_RATIO, "x", at_least=True))
+    return lines
+
+
+def fixed_rate_latency(targets: dict[str, int], raw: dict[str, bytes], rate: float,
+                       duration: float) -> dict[str, dict[str, float]]:
+    """p50/p99 of each target at the same fixed request rate (open loop)."""
+    found = {}
+    for name, port in targets.items():
+        result = _fixed_rate(port, raw[name], rate, duration)
+        found[name] = {"rate": rate, "achieved": result.rps, "p50_ms": result.percentile_ms(50),
+                       "p99_ms": result.percentile_ms(99), "errors": result.errors,
+                       "max_ms": result.percentile_ms(100)}
+    return found
+
+
+def _fixed_rate(port: int, raw: bytes, rate: float, duration: float) -> httpclient.LoadResult:
+    result = httpclient.run(lambda: httpclient.fixed_rate(port, raw, rate, duration))
+    assert isinstance(result, httpclient.LoadResult)
+    return result
+
+
+def latency_line(found: dict[str, dict[str, float]]) -> BudgetLine:
+    added = found["gateway"]["p99_ms"] - found["direct"]["p99_ms"]
+    return BudgetLine("p99 added at half saturation (vs direct)", added, ADDED_P99_MS, "ms",
+                      at_least=False, note=f"{found['gateway']['rate']:.0f} req/s")
+
+
+def stream(server: Server, method: str, path: str, size: int, cookie: str) -> dict[str, Any]:
+    """One body of `size` bytes through the server, RSS of its processes sampled meanwhile."""
+    pids = server.pids()
+
+    def rss() -> float:
+        return sum(status_kb(pid, "VmRSS") for pid in pids) / 1024
+
+    before = rss()
+    samples: list[tuple[int, float]] = [(0, before)]
+    step = max(1, size // 32)
+
+    def progress(done: int) -> None:
+        if done - samples[-1][0] >= step:
+            samples.append((done, rss()))
+
+    upload = size if method == "POST" else 0
+    head = httpclient.build_request(method, path, server.port, {"Cookie": cookie}, upload,
+                                    with_body=False)
+    result = httpclient.run(lambda: httpclient.stream(server.port, head, upload, progress))
+    assert isinstance(result, tuple)
+    status, received, seconds = result
+    samples.append((size, rss()))
+    peak = max(value for _, value in samples)
+    return {"method": method, "size": size, "status": status, "received": received,
+            "seconds": seconds, "mb_per_s": size / 1024 ** 2 / seconds if seconds else 0.0,
+            "rss_before_mb": before, "rss_peak_mb": peak, "growth_mb": peak - before,
+            "samples": samples}
+
+
+def stream_line(result: dict[str, Any]) -> BudgetLine:
+    size = result["size"]
+    label = f"{size / 1024 ** 3:g} GB" if size >= 1024 ** 3 else f"{size / 1024 ** 2:g} MB"
+    direction = "upload" if result["method"] == "POST" else "download"
+    ok = result["status"] == 200 and (direction == "upload" or result["received"] == size)
+    return BudgetLine(f"RSS growth, {label} {direction} streamed", result["growth_mb"]
+                      if ok else float("inf"), STREAM_GROWTH_MB, "MB", at_least=False,
+                      note=f"{result['mb_per_s']:.0f} MB/s, status {result['status']}")
+
+
+def memory(config: Path, sessions: int, requests: bool = True,
+           steps: str = "") -> dict[str, Any]:
+    argv = [sys.executable, "-m", "gateway.bench.memory", "--config", str(config),
+            "--sessions", str(sessions)]
+    if not requests:
+        argv.append("--no-requests")
+    if steps:
+        argv += ["--steps", steps]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory measurement failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def memory_line(result: dict[str, Any], sessions: int) -> BudgetLine:
+    used = "active" if result["points"][-1].get("requests_ok") else "stored (no requests)"
+    return BudgetLine(f"RSS per worker, {sessions:,} {used} sessions", result["peak_mb"],
+                      MB_PER_WORKER, "MB", at_least=False,
+                      note=f"{result['per_session_kb']:.2f} kB per session")

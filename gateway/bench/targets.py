@@ -1,0 +1,148 @@
+"""The servers measured side by side: the upstream, minimal proxy, gateway and nginx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.bench import nginx
+from gateway.bench.procs import HOST, Server, free_port
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+DOWNLOADS = {"1m": 1024 ** 2, "1g": 1024 ** 3}
+MAX_BODY = 2 * 1024 ** 3  # room for the 1 GB streaming budget line; costs nothing per request
+
+
+def default_config() -> Path:
+    for base in (Path.cwd(), SOURCE_ROOT):
+        if (base / "config" / "gateway.yaml").exists():
+            return base / "config" / "gateway.yaml"
+    raise SystemExit("csr-gateway bench: config/gateway.yaml not found; pass --config FILE")
+
+
+@dataclass
+class GatewayConfig:
+    """A temporary gateway.yaml: the given one with state, ports and stores of our own."""
+
+    base: Path
+    state: Path
+    upstream_url: str
+    policies: Path | None = None
+    redis_prefix: str = field(default_factory=lambda: f"csrgw-bench-{secrets.token_hex(6)}:")
+
+    @property
+    def directory_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.state / 'directory.sqlite3'}"
+
+    def data(self, port: int, workers: int) -> dict[str, Any]:
+        raw: dict[str, Any] = yaml.safe_load(self.base.read_text())
+        here = self.base.resolve().parent
+
+        def absolute(value: str) -> str:
+            return str((here / value).resolve())
+
+        directory = raw.setdefault("directory", {})
+        if directory.get("seed"):
+            directory["seed"] = absolute(directory["seed"])
+        directory["url"] = self.directory_url
+        raw["policies_dir"] = str(self.policies or absolute(raw.get("policies_dir",
+                                                                     "../policies")))
+        raw["state_dir"] = str(self.state)
+        raw["watch_policies"] = False
+        raw["listen"] = {"host": HOST, "port": port}
+        raw.setdefault("upstream", {})["url"] = self.upstream_url
+        raw.setdefault("assertion", {})["keys_dir"] = str(self.state / "keys")
+        raw.setdefault("audit", {})["path"] = str(self.state / f"audit-{workers}w.jsonl")
+        raw.setdefault("limits", {})["max_body_bytes"] = MAX_BODY
+        sessions = raw.setdefault("sessions", {})
+        sessions["store"] = "redis" if workers > 1 else "memory"
+        sessions["redis_url"] = REDIS_URL
+        sessions["redis_prefix"] = self.redis_prefix
+        return raw
+
+    def write(self, port: int, workers: int) -> Path:
+        path = self.state / f"gateway-{workers}w.yaml"
+        path.write_text(yaml.safe_dump(self.data(port, workers), sort_keys=False))
+        return path
+
+    def cookie_name(self) -> str:
+        raw = yaml.safe_load(self.base.read_text())
+        return str((raw.get("sessions") or {}).get("cookie_name", "csrgw_session"))
+
+    def seed(self) -> None:
+        """Seed the directory once, before any worker starts (argon2 hashes are slow)."""
+        from gateway.directory import Directory
+
+        seed = self.data(0, 1)["directory"].get("seed")
+
+        async def build() -> None:
+            directory = await Directory.open(self.directory_url,
+                                             Path(seed) if seed else None)
+            await directory.close()
+
+        self.state.mkdir(parents=True, exist_ok=True)
+        asyncio.run(build())
+
+
+def redis_up() -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection((HOST, 6379), timeout=1):
+        return True
+    return False
+
+
+def drop_redis_keys(prefix: str) -> int:
+    import redis
+
+    conn = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(conn.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            conn.delete(*keys)
+        return len(keys)
+    finally:
+        conn.close()
+
+
+def upstream(folder: Path, use_nginx: bool = False, stream_mb: int = 1024) -> Server:
+    """The shop stand-in. Python by default: nginx's `return` answers a POST before it has
+    read the body, so uploads through it would not measure a whole body."""
+    port = free_port()
+    if use_nginx and nginx.available():
+        sizes = {**DOWNLOADS, f"{stream_mb}m": stream_mb * 1024 ** 2}
+        return nginx.upstream_server(folder / "nginx-upstream", port, sizes)
+    return Server("python upstream", [sys.executable, "-m", "gateway.bench.upstream",
+                                      str(port)], port, folder / "upstream.log")
+
+
+def minproxy(folder: Path, upstream_url: str, workers: int) -> Server:
+    port = free_port()
+    return Server("minproxy", [sys.executable, "-m", "gateway.bench.minproxy", "--port",
+                               str(port), "--upstream", upstream_url, "--workers",
+                               str(workers)], port, folder / f"minproxy-{workers}w.log",
+                  workers=workers)
+
+
+def gateway(config: GatewayConfig, workers: int) -> Server:
+    port = free_port()
+    path = config.write(port, workers)
+    argv = [sys.executable, "-m", "gateway", "run", "--config", str(path), "--workers",
+            str(workers)]
+    return Server("gateway", argv, port, config.state / f"gateway-{workers}w.log",
+                  workers=workers)
+
+
+def nginx_proxy(folder: Path, upstream_port: int, workers: int) -> Server | None:
+    if not nginx.available():
+        return None
+    return nginx.proxy_server(folder / f"nginx-proxy-{workers}w", free_port(), upstream_port,
+                              workers)
