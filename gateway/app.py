@@ -18,7 +18,7 @@ from gateway.directory import Directory
 from gateway.forward import client_session
 from gateway.hygiene import HeaderPolicy
 from gateway.metrics import Metrics
-from gateway.pages import account, ops, select_user
+from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
 from gateway.routes import RouteTable, compile_route
@@ -131,6 +131,9 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/login", account.login)
     r.add_post(f"{g}/logout", account.logout)
     r.add_get(f"{g}/whoami", account.whoami)
+    r.add_route("*", f"{g}/account", me.account)
+    r.add_route("*", f"{g}/activate", me.redeem_link)
+    r.add_route("*", f"{g}/reset", me.redeem_link)
     r.add_get(f"{g}/select-user", select_user.select_user)
     r.add_get(f"{g}/api/buyers", select_user.buyers_api)
     r.add_post(f"{g}/impersonate", select_user.start)

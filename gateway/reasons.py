@@ -56,5 +56,11 @@ REASONS: dict[str, str] = {
     "audit_unavailable": "the audit sink cannot be written; refused (fail closed)",
     "session_store_unavailable": "Redis (sessions) is unreachable (503)",
     "dependency_unavailable": "a database or other dependency failed (503)",
+    "validation_failed": "an admin API or form input broke a directory rule (422)",
+    "invalid_link": "an activation or reset link that is unknown, used or expired",
+    "no_such_user": "the admin API was asked about a user that does not exist",
+    "no_such_group": "the admin API was asked about a group that does not exist",
+    "no_such_company": "the admin API was asked about a company that does not exist",
+    "no_such_session": "the admin API was asked to end a session that does not exist",
     "internal_error": "an unexpected error; nothing was forwarded (500)",
 }

@@ -6,4 +6,8 @@ from aiohttp import web
 
 
 def add_routes(app: web.Application) -> None:
-    """Registers the admin API and pages (filled in by the admin area)."""
+    """Registers the admin API and the admin pages."""
+    from gateway.admin import api, pages
+
+    api.add_routes(app)
+    pages.add_routes(app)

@@ -1,0 +1,275 @@
+"""Admin pages under /_gateway/admin/: plain HTML forms, CSRF on each, no JavaScript needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.admin import sessions as live
+from gateway.admin.guard import admit, audit_change
+from gateway.audit.query import transaction_rows
+from gateway.context import CTX
+from gateway.directory.invitations import Invitations
+from gateway.directory.service import DirectoryService, ValidationFailed
+from gateway.domain import ADMIN_GROUP, CSR_GROUP, USER_KINDS, User
+from gateway.errors import NotFound
+from gateway.pages.forms import read_fields
+from gateway.responses import render, see_other
+from gateway.state import Gateway
+
+ADMIN = "/_gateway/admin"
+LISTS = ("groups", "features", "tags", "ip_fence")
+
+
+def r4_warning(user: User) -> str | None:
+    """R4: a CSR who is also an Administrator has more rights than intended."""
+    if CSR_GROUP in user.groups and ADMIN_GROUP in user.groups:
+        return (f"{user.username} is both CSR and Administrator: more rights than intended "
+                "(while impersonating, still only what the policy grants a CSR)")
+    return None
+
+
+async def _posted(request: web.Request) -> dict[str, str]:
+    return await read_fields(request) if request.method == "POST" else {}
+
+
+def _users(gw: Gateway) -> list[User]:
+    return sorted(gw.directory.snapshot.users.values(), key=lambda u: u.username)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    gw, _ = await admit(request, "users")
+    warnings = [w for u in _users(gw) if (w := r4_warning(u))]
+    return render(request, "admin/index.html", warnings=warnings)
+
+
+def _form_user(fields: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: v.strip() for k, v in fields.items()
+                            if k not in ("csrf_token", *LISTS, "idle_minutes", "active",
+                                         "company")}
+    if fields.get("group"):
+        data["groups"] = [fields["group"]]
+        data.pop("group", None)
+    for key in LISTS:
+        if key in fields:
+            data[key] = [v.strip() for v in fields[key].replace("\n", ",").split(",")
+                         if v.strip()]
+    if fields.get("idle_minutes", "").strip():
+        value = fields["idle_minutes"].strip()
+        data["idle_minutes"] = int(value) if value.isdigit() else value
+    if "company" in fields:
+        data["company"] = fields["company"] or None
+    return data
+
+
+async def users(request: web.Request) -> web.StreamResponse:
+    posted = await _posted(request)
+    gw, actor = await admit(request, "users", posted)
+    q = request.query.get("q", "").lower()
+    found = [u for u in _users(gw) if not q or q in
+             f"{u.username} {u.display_name} {u.email} {u.account_number}".lower()]
+    created = errors = None
+    values: dict[str, str] = {}
+    if request.method == "POST":
+        values = posted
+        data = _form_user(posted)
+        try:
+            _, after = await DirectoryService(gw.directory).create_user(data, actor.user)
+        except ValidationFailed as exc:
+            errors = exc.fields
+        else:
+            token = await Invitations(gw.directory).issue(data["username"], "activate")
+            audit_change(request, actor, "users", "create", None, after, user=data["username"])
+            link = f"{request.scheme}://{request.host}/_gateway/activate?token={token}"
+            created = {"user": data["username"], "link": link}
+            found, values = _users(gw), {}
+    return render(request, "admin/users.html", users=found, q=q, created=created,
+                  errors=errors or {}, values=values, kinds=USER_KINDS,
+                  groups=sorted(await _group_names(gw)),
+                  companies=sorted(gw.directory.snapshot.companies.values(),
+                                   key=lambda c: c.name), r4_warning=r4_warning,
+                  status=422 if errors else 200)
+
+
+async def _group_names(gw: Gateway) -> list[str]:
+    return [g["name"] for g in await DirectoryService(gw.directory).groups()]
+
+
+async def user_page(request: web.Request) -> web.StreamResponse:
+    fields = await _posted(request)
+    gw, actor = await admit(request, "users", fields)
+    name = request.match_info["username"]
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data = _form_user(fields)
+        data["active"] = fields.get("active") == "on"
+        data.pop("username", None)
+        try:
+            before, after = await DirectoryService(gw.directory).update_user(name, data)
+            audit_change(request, actor, "users", "update", before, after, user=name)
+        except ValidationFailed as exc:
+            errors = exc.fields
+        except KeyError as exc:
+            raise NotFound("no_such_user", "No such user.") from exc
+    user = gw.directory.snapshot.user(name)
+    if user is None:
+        raise NotFound("no_such_user", "No such user.")
+    sessions = [live.describe(s) for s in await gw.sessions.all() if s.username == name]
+    return render(request, "admin/user.html", user=user, errors=errors, kinds=USER_KINDS,
+                  groups=sorted(await _group_names(gw)), sessions=sessions,
+                  companies=sorted(gw.directory.snapshot.companies.values(),
+                                   key=lambda c: c.name), warning=r4_warning(user),
+                  status=422 if errors else 200)
+
+
+async def user_companies(request: web.Request) -> web.StreamResponse:
+    """The Assigned Companies page of one CSR (linked from every CSR name, R5)."""
+    gw, _ = await admit(request, "assignments")
+    user = gw.directory.snapshot.user(request.match_info["username"])
+    if user is None:
+        raise NotFound("no_such_user", "No such user.")
+    companies = [gw.directory.snapshot.companies[c] for c in user.assigned_companies
+                 if c in gw.directory.snapshot.companies]
+    return render(request, "admin/user_companies.html", user=user, companies=companies)
+
+
+async def assign_csrs(request: web.Request) -> web.StreamResponse:
+    """R5: Select Company, tick CSRs (Select All / Clear All), Assign Selected CSRs."""
+    posted = await _posted(request)
+    gw, actor = await admit(request, "assignments", posted)
+    snapshot = gw.directory.snapshot
+    fields = posted if request.method == "POST" else dict(request.query)
+    ticked: set[str] | None = None
+    message = None
+    if request.method == "POST":
+        form = await request.post()
+        ticked = {str(v) for v in form.getall("csr", [])}
+        csrs = [u.username for u in _users(gw) if CSR_GROUP in u.groups]
+        if fields.get("do") == "select_all":
+            ticked = set(csrs)
+        elif fields.get("do") == "clear_all":
+            ticked = set()
+        elif fields.get("do") == "assign" and fields.get("company"):
+            before, after = await DirectoryService(gw.directory).assign(
+                fields["company"], sorted(ticked), replace=True)
+            audit_change(request, actor, "assignments", "assign", before, after)
+            name = snapshot.company_name(fields["company"])
+            message = f"Assigned {len(ticked)} CSR(s) to {name}."
+            snapshot, ticked = gw.directory.snapshot, None
+    company = fields.get("company", "")
+    csrs = [u for u in _users(gw) if CSR_GROUP in u.groups]
+    if ticked is None:
+        ticked = {u.username for u in csrs if company in u.assigned_companies}
+    return render(request, "admin/assign_csrs.html", companies=sorted(
+        snapshot.companies.values(), key=lambda c: c.name), company=company, csrs=csrs,
+        ticked=ticked, message=message)
+
+
+async def groups(request: web.Request) -> web.StreamResponse:
+    fields = await _posted(request)
+    gw, actor = await admit(request, "groups", fields)
+    error = None
+    if request.method == "POST":
+        service = DirectoryService(gw.directory)
+        try:
+            if fields.get("delete"):
+                before, _ = await service.delete_group(fields["delete"])
+                audit_change(request, actor, "groups", "delete", before, None)
+            else:
+                _, after = await service.create_group(fields.get("name", "").strip(),
+                                                      fields.get("description", ""))
+                audit_change(request, actor, "groups", "create", None, after)
+        except ValidationFailed as exc:
+            error = "; ".join(exc.fields.values())
+        except KeyError:
+            error = "no such group"
+    from gateway.policy.matrix import access_matrix, render_html
+    from gateway.policy.tools import Bench
+
+    bench = Bench.__new__(Bench)
+    bench.settings, bench.engine, bench.routes = gw.settings, gw.policy, gw.routes
+    bench.directory = gw.directory.snapshot
+    return render(request, "admin/groups.html", groups=await DirectoryService(
+        gw.directory).groups(), error=error, matrix=render_html(access_matrix(bench)),
+        status=422 if error else 200)
+
+
+async def companies(request: web.Request) -> web.StreamResponse:
+    fields = await _posted(request)
+    gw, actor = await admit(request, "companies", fields)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        creating = fields.get("mode") == "create"
+        data: dict[str, Any] = {"id": fields.get("id", "").strip(),
+                                "allow_assistance": fields.get("allow_assistance") == "on",
+                                "no_impersonation": fields.get("no_impersonation") == "on"}
+        if fields.get("name") or creating:
+            data["name"] = fields.get("name", "").strip()
+        try:
+            before, after = await DirectoryService(gw.directory).save_company(
+                data, creating=creating)
+            audit_change(request, actor, "companies", "create" if creating else "update",
+                         before, after)
+        except ValidationFailed as exc:
+            errors = exc.fields
+        except KeyError:
+            errors = {"id": "no such company"}
+    snapshot = gw.directory.snapshot
+    return render(request, "admin/companies.html", errors=errors, companies=sorted(
+        snapshot.companies.values(), key=lambda c: c.name), users=list(
+        snapshot.users.values()), status=422 if errors else 200)
+
+
+async def sessions_page(request: web.Request) -> web.StreamResponse:
+    fields = await _posted(request)
+    gw, actor = await admit(request, "sessions", fields)
+    ended = None
+    if request.method == "POST":
+        if fields.get("user"):
+            ended = await live.end_sessions(gw, request[CTX], username=fields["user"])
+        elif fields.get("handle"):
+            ended = await live.end_sessions(gw, request[CTX], session_handle=fields["handle"])
+        audit_change(request, actor, "sessions", "end", ended, None,
+                     user=fields.get("user") or None)
+    rows = sorted((live.describe(s) for s in await gw.sessions.all()),
+                  key=lambda d: -d["last_seen"])
+    return render(request, "admin/sessions.html", rows=rows, ended=ended)
+
+
+async def transactions(request: web.Request) -> web.StreamResponse:
+    """R8: the Transaction Log, newest first, sortable and filterable by CSR."""
+    gw, _ = await admit(request, "transactions")
+    csr = request.query.get("csr") or None
+    sort = request.query.get("sort", "ts")
+    if sort not in ("ts", "csr", "user", "event", "status", "company"):
+        sort = "ts"
+    reverse = request.query.get("order", "desc") == "desc"
+    gw.audit.flush()
+    try:
+        rows = transaction_rows([gw.settings.audit.path], csr=csr, sort=sort, reverse=reverse,
+                                limit=500)
+    except OSError:
+        rows = []
+    csrs = sorted(u.username for u in gw.directory.snapshot.users.values()
+                  if CSR_GROUP in u.groups)
+    return render(request, "admin/transactions.html", rows=rows, csr=csr or "", csrs=csrs,
+                  sort=sort, order="desc" if reverse else "asc")
+
+
+async def to_index(request: web.Request) -> web.StreamResponse:
+    await admit(request, "users")
+    return see_other(f"{ADMIN}/")
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get(f"{ADMIN}/", index)
+    r.add_get(ADMIN, to_index)
+    for path, handler in ((f"{ADMIN}/users", users), (f"{ADMIN}/users/{{username}}", user_page),
+                          (f"{ADMIN}/assign-csrs", assign_csrs), (f"{ADMIN}/groups", groups),
+                          (f"{ADMIN}/companies", companies), (f"{ADMIN}/sessions", sessions_page)):
+        r.add_get(path, handler)
+        r.add_post(path, handler)
+    r.add_get(f"{ADMIN}/users/{{username}}/companies", user_companies)
+    r.add_get(f"{ADMIN}/transactions", transactions)
