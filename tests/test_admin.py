@@ -94,8 +94,9 @@ async def test_changes_are_audited_with_before_and_after(gateway) -> None:
     assert created["before"] is None
     assert "csr-erin" not in assigned["before"]["csrs"]
     assert "csr-erin" in assigned["after"]["csrs"]
-    text = (gw_of(gateway).settings.audit.path and
-            open(gw_of(gateway).settings.audit.path).read())
+    from pathlib import Path
+
+    text = Path(gw_of(gateway).settings.audit.path).read_text()
     assert "argon2" not in text and token not in text
 
 
