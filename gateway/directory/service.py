@@ -83,11 +83,14 @@ class DirectoryService:
 
     async def _references(self, db: Any, data: dict[str, Any]) -> dict[str, str]:
         problems = {}
+        data = {k: v for k, v in data.items()  # shape errors are reported by check_user
+                if not isinstance(v, list) or all(isinstance(x, str) for x in v)}
         groups = set(data.get("groups") or []) - await self._known_groups(db)
         if groups:
             problems["groups"] = f"unknown group(s): {', '.join(sorted(groups))}"
         companies = await self._known_companies(db)
-        if data.get("company") and data["company"] not in companies:
+        if isinstance(data.get("company"), str) and data["company"] \
+                and data["company"] not in companies:
             problems["company"] = f"unknown company {data['company']!r}"
         assigned = set(data.get("assigned_companies") or []) - companies
         if assigned:
