@@ -23,14 +23,17 @@ class ValidationFailed(Exception):
 
 def check_user(data: dict[str, Any], *, creating: bool) -> dict[str, str]:
     problems: dict[str, str] = {}
-    if creating and not USERNAME.match(str(data.get("username", ""))):
+    username = data.get("username", "")
+    if creating and not (isinstance(username, str) and USERNAME.match(username)):
         problems["username"] = ("at least 5 characters: lowercase letters, digits, '.', '_' "
                                 "or '-', starting with a letter or digit")
-    if (creating or "email" in data) and not EMAIL.match(str(data.get("email", ""))):
+    email = data.get("email", "")
+    if (creating or "email" in data) and not (isinstance(email, str) and EMAIL.match(email)
+                                              and len(email) <= 254):
         problems["email"] = "a valid email address is required"
     if "kind" in data and data["kind"] not in USER_KINDS:
         problems["kind"] = f"one of {', '.join(USER_KINDS)}"
-    if "idle_minutes" in data and not (isinstance(data["idle_minutes"], int)
+    if "idle_minutes" in data and not (type(data["idle_minutes"]) is int
                                        and 1 <= data["idle_minutes"] <= 24 * 60):
         problems["idle_minutes"] = "a whole number of minutes from 1 to 1440"
     for key in ("groups", "features", "tags", "ip_fence", "assigned_companies"):
@@ -42,6 +45,11 @@ def check_user(data: dict[str, Any], *, creating: bool) -> dict[str, str]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems["ip_fence"] = f"not an address range: {cidr!r}"
+    for key in ("active", "allow_assistance"):
+        if key in data and not isinstance(data[key], bool):
+            problems[key] = "true or false"
+    if "company" in data and not isinstance(data["company"], (str, type(None))):
+        problems["company"] = "a company id or null"
     for key in ("first_name", "last_name", "mobile", "account_number"):
         if key in data and (not isinstance(data[key], str) or len(data[key]) > 100):
             problems[key] = "text of at most 100 characters"
@@ -50,10 +58,13 @@ def check_user(data: dict[str, Any], *, creating: bool) -> dict[str, str]:
 
 def check_company(data: dict[str, Any], *, creating: bool) -> dict[str, str]:
     problems: dict[str, str] = {}
-    if creating and not COMPANY_ID.match(str(data.get("id", ""))):
+    company_id = data.get("id", "")
+    if creating and not (isinstance(company_id, str) and COMPANY_ID.match(company_id)):
         problems["id"] = "lowercase letters, digits, '-' or '_'"
-    if (creating or "name" in data) and not str(data.get("name", "")).strip():
-        problems["name"] = "a name is required"
+    name = data.get("name", "")
+    if (creating or "name" in data) and not (isinstance(name, str) and name.strip()
+                                             and len(name) <= 200):
+        problems["name"] = "a name of 1 to 200 characters is required"
     for flag in ("allow_assistance", "no_impersonation"):
         if flag in data and not isinstance(data[flag], bool):
             problems[flag] = "true or false"
