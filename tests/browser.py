@@ -53,7 +53,8 @@ def demo(tmp_path: Path) -> Demo:
                 break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "no demo")
+                raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "no demo") \
+                    from None
             time.sleep(0.2)
     yield Demo(f"http://127.0.0.1:{port}", audit, shop)
     stop_process(proc)
