@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway import hygiene
 from gateway.auth import authenticate
 from gateway.context import CTX
-from gateway.errors import BadRequest, Forbidden
+from gateway.errors import BadRequest, Forbidden, GatewayError
 from gateway.identity import identity_headers
 from gateway.impersonation import recheck
 from gateway.pathcanon import canonicalize
@@ -83,7 +83,24 @@ def _original(request: web.Request) -> tuple[str, str]:
 
 
 async def authz(request: web.Request) -> web.StreamResponse:
-    """Forward-auth: 200 with identity headers to copy upstream, 401 or 403 otherwise."""
+    """Forward-auth: 200 with identity headers to copy upstream, 401 or 403 otherwise.
+
+    nginx `auth_request` understands only 2xx, 401 and 403: every other refusal (bad path,
+    no route, wrong method) is answered 403, with the real reason audited and in
+    `X-Gateway-Reason`.
+    """
+    ctx = request[CTX]
+    try:
+        return await _authz(request)
+    except GatewayError as err:
+        if ctx.decision != "allow":
+            ctx.deny(err.reason)
+        status = 401 if err.status == 401 else 403
+        return web.json_response({"error": err.reason}, status=status, headers={
+            "X-Gateway-Reason": err.reason, "Cache-Control": "no-store"})
+
+
+async def _authz(request: web.Request) -> web.StreamResponse:
     gw, ctx = request.app[GATEWAY], request[CTX]
     method, uri = _original(request)
     target = canonicalize(uri)
