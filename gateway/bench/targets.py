@@ -79,17 +79,15 @@ class GatewayConfig:
 
     def seed(self) -> None:
         """Seed the directory once, before any worker starts (argon2 hashes are slow)."""
+        asyncio.run(self.seed_async())
+
+    async def seed_async(self) -> None:
         from gateway.directory import Directory
 
         seed = self.data(0, 1)["directory"].get("seed")
-
-        async def build() -> None:
-            directory = await Directory.open(self.directory_url,
-                                             Path(seed) if seed else None)
-            await directory.close()
-
         self.state.mkdir(parents=True, exist_ok=True)
-        asyncio.run(build())
+        directory = await Directory.open(self.directory_url, Path(seed) if seed else None)
+        await directory.close()
 
 
 def redis_up() -> bool:

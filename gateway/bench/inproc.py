@@ -1,0 +1,162 @@
+"""CPU per request with everything in one process: noise-free A/B for hot-path changes.
+
+Upstream, proxy (minimal or gateway) and load client share one event loop over loopback
+TCP; `time.process_time()` counts only this process's CPU, so other jobs on the machine
+(which make requests/s swing +-25% here) barely move the result. The proxy's own cost is
+the total minus the same requests sent straight to the upstream.
+`python -m gateway.bench.inproc [--scenario buyer] [--requests 20000]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.bench import httpclient
+from gateway.bench.scenarios import SCENARIOS, Scenario
+from gateway.bench.upstream import ShopProtocol
+
+
+@dataclass(frozen=True)
+class Cost:
+    name: str
+    us_per_request: float  # client + proxy + upstream, CPU of this process (median)
+    spread: float  # max - min over rounds
+    rounds: tuple[float, ...] = ()
+
+
+async def cpu_per_request(port: int, raw: bytes, requests: int, connections: int) -> float:
+    """Closed loop until `requests` answers; CPU microseconds per request."""
+    conns = [await httpclient.connect(port) for _ in range(connections)]
+    left = requests
+    statuses: dict[int, int] = {}
+
+    async def worker(conn: httpclient.ClientConn) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            status = await conn.exchange(raw)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    gc.collect()
+    start = time.process_time()
+    await asyncio.gather(*(worker(c) for c in conns))
+    used = time.process_time() - start
+    for conn in conns:
+        if conn.transport is not None:
+            conn.transport.close()
+    return used / requests * 1e6
+
+
+async def start_site(app: web.Application, **kwargs: Any) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, **kwargs)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    return runner, int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+
+async def login_cookie(port: int, scenario: Scenario, cookie_name: str) -> str:
+    from gateway.bench.scenarios import _login
+
+    sid = await _login(f"http://127.0.0.1:{port}", scenario.login, scenario.acting_as,
+                       cookie_name)
+    return f"{cookie_name}={sid}"
+
+
+async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
+                  connections: int, rounds: int,
+                  prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
+    from gateway.app import build_gateway, create_app
+    from gateway.bench.minproxy import make_app
+    from gateway.bench.targets import GatewayConfig
+    from gateway.config import load_settings
+    from gateway.framing import runner_kwargs
+
+    loop = asyncio.get_running_loop()
+    shop = await loop.create_server(ShopProtocol, "127.0.0.1", 0)
+    up_port = int(shop.sockets[0].getsockname()[1])
+    upstream = f"http://127.0.0.1:{up_port}"
+    gc_config = GatewayConfig(config, state, upstream)
+    settings = load_settings(gc_config.write(0, 1))
+    if prepare is not None:
+        await prepare()
+    gw = await build_gateway(settings)
+    gw_runner, gw_port = await start_site(create_app(gw), **runner_kwargs(gw))
+    mp_runner, mp_port = await start_site(make_app(upstream), access_log=None)
+    cookie = await login_cookie(gw_port, scenario, settings.sessions.cookie_name)
+    ports = {"direct": up_port, "minproxy": mp_port, "gateway": gw_port}
+    found: dict[str, list[float]] = {name: [] for name in ports}
+    try:
+        for _ in range(rounds):
+            for name, port in ports.items():
+                raw = httpclient.build_request(scenario.method, scenario.path, port,
+                                               {"Cookie": cookie}, scenario.body_size)
+                await cpu_per_request(port, raw, max(200, requests // 20), connections)
+                found[name].append(await cpu_per_request(port, raw, requests, connections))
+    finally:
+        await gw_runner.cleanup()
+        await mp_runner.cleanup()
+        shop.close()
+    return [Cost(name, statistics.median(v), max(v) - min(v), tuple(v))
+            for name, v in found.items()]
+
+
+def table(costs: list[Cost]) -> str:
+    from gateway.bench.report import markdown
+
+    direct = next(c.us_per_request for c in costs if c.name == "direct")
+    by_name = {c.name: c.us_per_request - direct for c in costs}
+    lines: list[tuple[str, ...]] = [("path", "CPU us/request (all)", "rounds",
+                                     "proxy's own us", "x minproxy")]
+    for c in costs:
+        own = c.us_per_request - direct
+        ratio = by_name.get("minproxy", 0) / own if c.name != "direct" and own > 0 else 0
+        lines.append((c.name, f"{c.us_per_request:.1f}",
+                      " ".join(f"{v:.0f}" for v in c.rounds),
+                      f"{own:.1f}" if c.name != "direct" else "-",
+                      f"{ratio:.2f}x" if c.name != "direct" else "-"))
+    return markdown(lines)
+
+
+def run(config: Path, scenario: str, requests: int, connections: int, rounds: int,
+        prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
+    from gateway.server import install_uvloop
+
+    install_uvloop()
+    with tempfile.TemporaryDirectory(prefix="csrgw-inproc-") as tmp:
+        from gateway.bench.targets import GatewayConfig
+
+        GatewayConfig(config, Path(tmp), "http://127.0.0.1:9").seed()
+        return asyncio.run(measure(config, Path(tmp), SCENARIOS[scenario], requests,
+                                   connections, rounds, prepare))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config")
+    parser.add_argument("--scenario", default="buyer", choices=list(SCENARIOS))
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from gateway.bench.targets import default_config
+
+    config = Path(args.config) if args.config else default_config()
+    print(table(run(config, args.scenario, args.requests, args.connections, args.rounds)))
+
+
+if __name__ == "__main__":
+    main()
