@@ -20,7 +20,7 @@ from gateway.bench.procs import CpuMeter, Server, free_port, reset_peak, wait_qu
 from gateway.bench.report import Report, Row, plot, render
 from gateway.bench.scenarios import SCENARIOS, Scenario, login, probe
 
-QUICK = {"duration": 0.3, "rounds": 1, "stream_mb": 64, "workers": "1,2"}
+QUICK: dict[str, Any] = {"duration": 0.3, "rounds": 1, "stream_mb": 64, "workers": "1,2"}
 WORKERS = "1,2,4"
 
 
@@ -45,7 +45,7 @@ class Options:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
-        quick = dict(QUICK) if args.quick else {}
+        quick: dict[str, Any] = dict(QUICK) if args.quick else {}
         names = _names(args.scenarios)
         unknown = [n for n in names if n not in SCENARIOS]
         if unknown:
