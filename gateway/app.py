@@ -18,6 +18,7 @@ from gateway.directory import Directory
 from gateway.forward import client_session
 from gateway.hygiene import HeaderPolicy
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
@@ -75,6 +76,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw = app[GATEWAY]
     gw.audit.open()
     gw.client = client_session(gw)
+    gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit)
     tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh")]
     if gw.settings.watch_policies:
         tasks.append(asyncio.create_task(policy_watcher(gw), name="policy-watch"))
@@ -85,6 +87,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await gw.notifier.close()
     await gw.client.close()
     await gw.sessions.close()
     await gw.directory.close()

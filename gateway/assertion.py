@@ -66,6 +66,12 @@ class AssertionSigner:
         self.keys = [] if settings.algorithm == "HS256" else load_keys(settings)
         self._cache: dict[tuple[Any, ...], tuple[float, str]] = {}
 
+    def reload_keys(self) -> None:
+        """Rotation: every PEM in keys_dir is published; the newest signs from now on."""
+        if self.settings.algorithm != "HS256":
+            self.keys = load_keys(self.settings)
+            self._cache.clear()
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.public_jwk(self.settings.algorithm) for k in self.keys]}
 

@@ -59,10 +59,12 @@ async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
     await gw.sessions.delete(session.id)
     ctx.session = ctx.switched_session = restored
     if imp is not None:
-        emit(gw, ctx, event, imp, reason=reason,
-             company=gw.directory.snapshot.user(imp.buyer).company
-             if gw.directory.snapshot.user(imp.buyer) else None)
+        buyer = gw.directory.snapshot.user(imp.buyer)
+        company = buyer.company if buyer else None
+        emit(gw, ctx, event, imp, reason=reason, company=company)
         gw.metrics.impersonations.labels(event).inc()
+        if gw.notifier is not None:
+            gw.notifier.finished(imp, company, reason, gw.client)
     return restored
 
 

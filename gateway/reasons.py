@@ -62,5 +62,6 @@ REASONS: dict[str, str] = {
     "no_such_group": "the admin API was asked about a group that does not exist",
     "no_such_company": "the admin API was asked about a company that does not exist",
     "no_such_session": "the admin API was asked to end a session that does not exist",
+    "notify_failed": "the customer notification webhook failed after every retry",
     "internal_error": "an unexpected error; nothing was forwarded (500)",
 }

@@ -53,6 +53,7 @@ def hook_signals(runner: web.AppRunner, stop: asyncio.Event) -> None:
 
     def on_hup() -> None:
         reload_policy(gw, "sighup")
+        gw.signer.reload_keys()
         gw.audit.reopen()
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)

@@ -13,6 +13,7 @@ from gateway.assertion import AssertionSigner
 from gateway.directory import Directory
 from gateway.hygiene import HeaderPolicy
 from gateway.metrics import Metrics
+from gateway.notify import Notifier
 from gateway.policy import PolicyEngine
 from gateway.routes import RouteTable
 from gateway.sessions import SessionStore
@@ -36,6 +37,7 @@ class Gateway:
     templates: jinja2.Environment
     metrics: Metrics
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    notifier: Notifier | None = None
     client: aiohttp.ClientSession | None = None
     inflight: int = 0
     draining: bool = False

@@ -38,8 +38,11 @@ async def end_sessions(gw: Gateway, ctx: RequestContext, *, username: str | None
         await gw.sessions.delete(session.id)
         if session.impersonation is not None:
             buyer = gw.directory.snapshot.user(session.impersonation.buyer)
+            company = buyer.company if buyer else None
             emit_impersonation(gw, ctx, "impersonation_end", session.impersonation,
-                               reason="kill_switch", company=buyer.company if buyer else None)
+                               reason="kill_switch", company=company)
             gw.metrics.impersonations.labels("impersonation_end").inc()
+            if gw.notifier is not None:
+                gw.notifier.finished(session.impersonation, company, "kill_switch", gw.client)
         ended.append(describe(session))
     return ended

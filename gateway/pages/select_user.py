@@ -104,11 +104,15 @@ async def start(request: web.Request) -> web.StreamResponse:
     assert actor is not None and ctx.session is not None
     fields = await read_fields(request)
     check_csrf(request, ctx.session, fields)
-    _require_page(gw, ctx, actor, "submit")
-    ctx.state_changing = True
+    ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
     buyer_name, reason = fields.get("buyer", "").strip(), fields.get("reason", "").strip()[:200]
     buyer = gw.directory.snapshot.user(buyer_name)
     why = _refusal(gw, actor, buyer, reason)
+    if why is None:
+        try:
+            _require_page(gw, ctx, actor, "submit")
+        except Forbidden as err:
+            why = err.reason
     if why is not None:
         _denied(gw, ctx, actor, buyer_name, buyer, why, reason)
     assert buyer is not None
