@@ -57,10 +57,10 @@ def test_intact_chain_verifies(tmp_path: Path) -> None:
 
 TAMPER = {
     "delete": (lambda ls: ls[:3] + ls[4:], 4, "removed"),
-    "modify": (lambda ls: ls[:2] + [ls[2].replace(b'"u1"', b'"uX"')] + ls[3:], 3, "modified"),
-    "reorder": (lambda ls: ls[:2] + [ls[3], ls[2]] + ls[4:], 3, "removed"),
-    "insert": (lambda ls: ls[:3] + [ls[1]] + ls[3:], 4, "reordered or inserted"),
-    "truncate-line": (lambda ls: ls[:3] + [ls[3][:40] + b"\n"] + ls[4:], 4, "not a JSON"),
+    "modify": (lambda ls: [*ls[:2], ls[2].replace(b'"u1"', b'"uX"'), *ls[3:]], 3, "modified"),
+    "reorder": (lambda ls: [*ls[:2], ls[3], ls[2], *ls[4:]], 3, "removed"),
+    "insert": (lambda ls: [*ls[:3], ls[1], *ls[3:]], 4, "reordered or inserted"),
+    "truncate-line": (lambda ls: [*ls[:3], ls[3][:40] + b"\n", *ls[4:]], 4, "not a JSON"),
 }
 
 
