@@ -1,0 +1,83 @@
+"""The directory on both databases: same code on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.directory import Directory
+from gateway.directory.service import DirectoryService, ValidationFailed
+from tests.conftest import ROOT, require_service
+
+SEED = ROOT / "config" / "directory.yaml"
+
+
+async def _postgres_url() -> AsyncIterator[str]:
+    import asyncpg
+
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"csrgw_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def directory(request, tmp_path: Path) -> AsyncIterator[Directory]:
+    """A seeded directory on SQLite or on a PostgreSQL database of this test's own."""
+    if request.param == "sqlite":
+        found = await Directory.open(f"sqlite+aiosqlite:///{tmp_path / 'd.sqlite3'}", SEED)
+        yield found
+        await found.close()
+        return
+    urls = _postgres_url()
+    url = await urls.__anext__()
+    found = await Directory.open(url, SEED)
+    yield found
+    await found.close()
+    await urls.aclose()
+
+
+async def test_seed_and_snapshot(directory: Directory) -> None:
+    """The demo directory loads with groups, companies and assignments."""
+    snap = directory.snapshot
+    assert set(snap.companies) == {"acme", "globex", "initech"}
+    assert snap.user("csr-carol").assigned_companies == ("acme", "globex")
+    assert snap.user("prospect-pat").kind == "prospect"
+    assert await directory.verify_password("buyer-bob", "demo-pass-1") is not None
+    assert await directory.verify_password("buyer-bob", "wrong") is None
+    assert await directory.verify_password("nobody-at-all", "demo-pass-1") is None
+
+
+async def test_changes_move_the_version_for_every_replica(directory: Directory) -> None:
+    """A change through one replica is seen by another at its next refresh."""
+    other = Directory(directory.engine)
+    await other.reload()
+    await DirectoryService(directory).unassign("acme", "csr-carol")
+    assert await other.refresh_if_changed() is True
+    assert other.snapshot.user("csr-carol").assigned_companies == ("globex",)
+    assert await other.refresh_if_changed() is False
+
+
+async def test_rules_hold_on_this_database(directory: Directory) -> None:
+    """Unique usernames, the undeletable CSR group and validation, on either database."""
+    service = DirectoryService(directory)
+    await service.create_user({"username": "buyer-zoe", "email": "z@acme.example",
+                               "company": "acme", "groups": ["Buyer"]}, None)
+    with pytest.raises(ValidationFailed):
+        await service.create_user({"username": "buyer-zoe", "email": "z@acme.example"}, None)
+    with pytest.raises(ValidationFailed):
+        await service.delete_group("CSR")
+    before, after = await service.assign("initech", ["csr-carol"], replace=False)
+    assert "csr-carol" in after["csrs"] and "csr-carol" not in before["csrs"]
+    _, company = await service.save_company({"id": "acme", "no_impersonation": True},
+                                            creating=False)
+    assert company["no_impersonation"] is True
+    assert directory.snapshot.companies["acme"].no_impersonation is True
