@@ -111,11 +111,12 @@ def test_settings(tmp_path: Path, upstream_url: str, **changes: Any) -> Settings
     flat = {k: v for k, v in changes.items() if not isinstance(v, dict)}
     replaced = {name: dataclasses.replace(getattr(base, name), **values)
                 for name, values in sections.items()}
+    directory_url = sections.get("directory", {}).get(
+        "url", f"sqlite+aiosqlite:///{tmp_path / 'directory.sqlite3'}")
     return dataclasses.replace(
         base, state_dir=tmp_path, watch_policies=False,
-        directory=dataclasses.replace(
-            replaced.pop("directory", base.directory),
-            url=f"sqlite+aiosqlite:///{tmp_path / 'directory.sqlite3'}"),
+        directory=dataclasses.replace(replaced.pop("directory", base.directory),
+                                      url=directory_url),
         upstream=dataclasses.replace(replaced.pop("upstream", base.upstream), url=upstream_url),
         assertion=dataclasses.replace(replaced.pop("assertion", base.assertion),
                                       keys_dir=tmp_path / "keys"),
