@@ -37,6 +37,9 @@ class BannerInjector:
             if self.decoder.unconsumed_tail:
                 raise UpstreamUnavailable("upstream_body_too_large",
                                           detail="compressed page over the banner limit")
+        return self._scan(chunk)
+
+    def _scan(self, chunk: bytes) -> bytes:
         self.seen += len(chunk)
         if self.seen > self.max_bytes and self.decoder is not None:
             raise UpstreamUnavailable("upstream_body_too_large",
@@ -52,11 +55,9 @@ class BannerInjector:
         return data[:-KEEP]
 
     def finish(self) -> bytes:
-        tail = self.pending
-        if self.decoder is not None:
-            tail += self.decoder.flush()
-        self.pending = b""
+        out = self._scan(self.decoder.flush()) if self.decoder is not None else b""
+        tail, self.pending = self.pending, b""
         if not self.done:
             self.done = True
-            return tail + self.banner  # no </body>: still show who is acting
-        return tail
+            return out + tail + self.banner  # no </body>: still show who is acting
+        return out + tail
