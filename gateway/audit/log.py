@@ -21,7 +21,7 @@ AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "m
 EVENTS = ("request", "login", "login_failed", "logout", "session_expired",
           "impersonation_start", "impersonation_stop", "impersonation_denied",
           "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
-          "audit_start")
+          "audit_start", "notification")
 SECRET_WORDS = ("password", "cookie", "authorization", "token", "secret", "csrf")
 REDACTED = "[redacted]"
 
