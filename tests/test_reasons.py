@@ -32,3 +32,16 @@ def test_every_reason_in_code_is_registered() -> None:
 def test_reasons_are_snake_case() -> None:
     """Reason codes are stable snake_case identifiers."""
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", code) for code in REASONS)
+
+
+def test_every_event_in_code_is_documented() -> None:
+    """Every audit event the code can write is in EVENTS and in docs/audit.md."""
+    from gateway.audit import EVENTS
+
+    emitted = set()
+    for path in (ROOT / "gateway").rglob("*.py"):
+        emitted |= set(re.findall(r'\.emit\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    emitted |= {"impersonation_start", "impersonation_stop", "impersonation_end"}
+    docs = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    assert emitted - set(EVENTS) == set()
+    assert [e for e in EVENTS if f"`{e}`" not in docs] == []
