@@ -24,7 +24,8 @@ class SigningKey:
 
     def public_jwk(self, algorithm: str) -> dict[str, Any]:
         public = self.private.public_key()
-        converter = {"EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm, "ES256": ECAlgorithm}
+        converter: dict[str, Any] = {"EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm,
+                                     "ES256": ECAlgorithm}
         jwk: dict[str, Any] = converter[algorithm].to_jwk(public, as_dict=True)
         return {**jwk, "kid": self.kid, "use": "sig", "alg": algorithm}
 
@@ -101,5 +102,5 @@ class AssertionSigner:
         if self.settings.algorithm == "HS256":
             return jwt.encode(claims, self.settings.hs256_secret or "", algorithm="HS256")
         signer = self.keys[-1]
-        return jwt.encode(claims, signer.private, algorithm=self.settings.algorithm,  # type: ignore[arg-type]
+        return jwt.encode(claims, signer.private, algorithm=self.settings.algorithm,
                           headers={"kid": signer.kid})

@@ -158,11 +158,11 @@ async def assign_csrs(request: web.Request) -> web.StreamResponse:
             message = f"Assigned {len(ticked)} CSR(s) to {name}."
             snapshot, ticked = gw.directory.snapshot, None
     company = fields.get("company", "")
-    csrs = [u for u in _users(gw) if CSR_GROUP in u.groups]
+    csr_users = [u for u in _users(gw) if CSR_GROUP in u.groups]
     if ticked is None:
-        ticked = {u.username for u in csrs if company in u.assigned_companies}
+        ticked = {u.username for u in csr_users if company in u.assigned_companies}
     return render(request, "admin/assign_csrs.html", companies=sorted(
-        snapshot.companies.values(), key=lambda c: c.name), company=company, csrs=csrs,
+        snapshot.companies.values(), key=lambda c: c.name), company=company, csrs=csr_users,
         ticked=ticked, message=message)
 
 

@@ -61,8 +61,9 @@ class AuditLog:
         self._file: IO[bytes] | None = None
         self._healthy = True
         self._dirty = False
+        processors: list[Any] = [self._fill, self._redact, self._chain, self._render]
         self._logger = structlog.wrap_logger(
-            self, processors=[self._fill, self._redact, self._chain, self._render],
+            self, processors=processors,
             wrapper_class=structlog.BoundLogger, cache_logger_on_first_use=True)
         self._last_record: dict[str, Any] = {}
 

@@ -77,7 +77,7 @@ def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     for spec in data.get("users", []):
         values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()
                   if k in fields}
-        users[spec["username"]] = User(**values)
+        users[spec["username"]] = User(**values)  # type: ignore[arg-type]
     companies = {c["id"]: Company(c["id"], c["name"], c.get("allow_assistance", False),
                                   c.get("no_impersonation", False))
                  for c in data.get("companies", [])}
