@@ -110,7 +110,11 @@ async def _relay(request: web.Request, gw: Gateway, ctx: RequestContext,
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
     headers = hygiene.scrub_response_headers(raw, own)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    base = gw.settings.upstream.url.rstrip("/")
     for name, value in headers:
+        if name.lower() in ("location", "content-location") and value.startswith(base):
+            # like nginx's default proxy_redirect: the shop's own address never leaks out
+            value = f"{request.scheme}://{request.host}{value[len(base):]}"
         response.headers.add(name, value)
     injector = None
     if banner is not None and request.method != "HEAD" and wants_banner(

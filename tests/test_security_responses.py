@@ -54,6 +54,11 @@ async def endless(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def redirect(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=302, headers={"Location": f"{request.scheme}://"
+                                             f"{request.host}/orders/7?x=1"})
+
+
 async def slow(request: web.Request) -> web.StreamResponse:
     await asyncio.sleep(1.0)
     return web.json_response({"slow": True})
@@ -67,6 +72,7 @@ async def shop():
     app.router.add_get("/api/orders", gzip_json)
     app.router.add_get("/orders/endless", endless)
     app.router.add_get("/saved-jobs", slow)
+    app.router.add_get("/orders/redirect", redirect)
     app.router.add_post("/cart/add", _sink)
     server = TestServer(app)
     await server.start_server()
@@ -195,3 +201,12 @@ async def test_header_limits(make_gateway, shop, headers, status) -> None:
     client = await make_gateway(shop)
     resp = await client.get("/", headers=headers)
     assert resp.status in (status, 431)
+
+
+async def test_upstream_redirects_point_back_at_the_gateway(make_gateway, shop) -> None:
+    """A Location naming the shop's own address is rewritten to the gateway's."""
+    client = await make_gateway(shop)
+    await login(client, "buyer-alice")
+    resp = await client.get("/orders/redirect", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == f"http://{client.host}:{client.port}/orders/7?x=1"
