@@ -47,7 +47,7 @@ def make_sessions(settings: Settings) -> SessionStore:
 def audit_config(settings: Settings) -> AuditConfig:
     a = settings.audit
     return AuditConfig(sink=a.sink, path=a.path, fsync=a.fsync, fail_closed=a.fail_closed,
-                       redact_query_params=a.redact_query_params)
+                       redact_query_params=a.redact_query_params, redact_keys=a.redact_keys)
 
 
 def policy_constants(settings: Settings) -> dict[str, object]:

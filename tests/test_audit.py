@@ -191,3 +191,10 @@ async def test_unwritable_audit_fails_closed(make_gateway, tmp_path: Path) -> No
     resp = await client.get("/cart")
     resp = await client.get("/cart")
     assert resp.status == 503
+
+
+async def test_configured_extra_redaction(make_gateway) -> None:
+    """`audit.redact_keys` hides more keys, e.g. client addresses, in every line."""
+    client = await make_gateway(audit={"redact_keys": ("client_ip",)})
+    await client.get("/_gateway/healthz")
+    assert {r["client_ip"] for r in audit_lines(client)} <= {"[redacted]", None}
