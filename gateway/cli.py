@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register(sub)
     from gateway.bench import cli as bench_cli
     bench_cli.register(sub)
+    from gateway.directory import cli as directory_cli
+    directory_cli.register(sub)
     return parser
 
 

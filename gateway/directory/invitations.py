@@ -60,3 +60,30 @@ class Invitations:
             raise LookupError("this link was already used")
         await self.directory.set_password(row.username, password)
         return row.username
+
+
+async def mail_link(address: str, link: str, purpose: str) -> bool:
+    """Mail the link when CSRGW_SMTP_HOST is set (CSRGW_SMTP_PORT, CSRGW_SMTP_FROM);
+    returns False when no SMTP server is configured."""
+    import asyncio
+    import os
+    import smtplib
+    from email.message import EmailMessage
+
+    host = os.environ.get("CSRGW_SMTP_HOST")
+    if not host:
+        return False
+    message = EmailMessage()
+    message["From"] = os.environ.get("CSRGW_SMTP_FROM", "csr-gateway@localhost")
+    message["To"] = address
+    message["Subject"] = ("Activate your account" if purpose == "activate"
+                          else "Reset your password")
+    message.set_content(f"Open this link within {LIFETIME[purpose]} to set your password:\n"
+                        f"{link}\n\nIt works once.")
+
+    def send() -> None:
+        with smtplib.SMTP(host, int(os.environ.get("CSRGW_SMTP_PORT", "25")), timeout=10) as s:
+            s.send_message(message)
+
+    await asyncio.to_thread(send)
+    return True
