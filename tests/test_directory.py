@@ -81,3 +81,18 @@ async def test_rules_hold_on_this_database(directory: Directory) -> None:
                                             creating=False)
     assert company["no_impersonation"] is True
     assert directory.snapshot.companies["acme"].no_impersonation is True
+
+
+async def test_migrations_match_the_models(directory: Directory) -> None:
+    """The Alembic revisions build exactly the schema the models describe."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gateway.directory.models import Base
+
+    def diff(connection):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with directory.engine.connect() as conn:
+        changes = await conn.run_sync(diff)
+    assert changes == []

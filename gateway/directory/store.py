@@ -7,7 +7,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from gateway.directory.models import Base, CompanyRow, GroupRow, MetaRow, UserRow
+from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
 from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 
 HASHER = PasswordHasher()
@@ -52,7 +52,7 @@ class Directory:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         directory = cls(create_async_engine(url))
         async with directory.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(migrate)
         await directory.ensure_builtin_groups()
         if seed is not None and not await directory.has_users():
             from gateway.directory.seed import load_seed
@@ -120,6 +120,20 @@ class Directory:
         async with self.sessions.begin() as db:
             await db.execute(update(UserRow).where(UserRow.username == username)
                              .values(password_hash=hashed))
+
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(connection: Connection) -> None:
+    """Bring the schema to the newest Alembic revision (same code on SQLite and PostgreSQL)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 def _verify(stored: str, password: str) -> bool:
