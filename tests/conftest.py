@@ -294,3 +294,22 @@ def stop_process(proc: Any) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def launch_gateway(tmp_path: Path, seeded: Path, upstream_url: str,
+                   extra: tuple[str, ...] = (), **changes: Any) -> tuple[Any, str]:
+    """A seeded `csr-gateway run` process in tmp_path; returns it and its base URL."""
+    shutil.copyfile(seeded, tmp_path / "directory.sqlite3")
+    port = free_port()
+    proc = start_gateway_process(write_config(tmp_path, upstream_url, port, **changes), port,
+                                 extra=extra)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def http_login(session: Any, base: str, user: str, password: str = PASSWORD) -> str:
+    """Log a plain aiohttp session in; returns its CSRF token."""
+    async with session.post(f"{base}/_gateway/login", data={
+            "username": user, "password": password}, allow_redirects=False) as resp:
+        assert resp.status == 303
+    async with session.get(f"{base}/_gateway/whoami") as resp:
+        return str((await resp.json())["csrf_token"])

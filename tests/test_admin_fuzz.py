@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,26 +9,19 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import (
-    PASSWORD,
-    free_port,
-    start_gateway_process,
+    http_login,
+    launch_gateway,
     stop_process,
-    write_config,
 )
 
 
 async def test_admin_api_fuzz_finds_no_server_error(tmp_path, seeded_directory,
                                                     upstream) -> None:
     """Every admin endpoint with generated input answers 2xx/4xx, never 5xx."""
-    shutil.copyfile(seeded_directory, tmp_path / "directory.sqlite3")
-    port = free_port()
-    proc = start_gateway_process(write_config(tmp_path, upstream.url, port), port)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = launch_gateway(tmp_path, seeded_directory, upstream.url)
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-            await s.post(f"{base}/_gateway/login", data={"username": "admin-ann",
-                                                          "password": PASSWORD})
-            token = (await (await s.get(f"{base}/_gateway/whoami")).json())["csrf_token"]
+            token = await http_login(s, base, "admin-ann")
             cookie = next(c for c in s.cookie_jar if c.key == "csrgw_session").value
         result = subprocess.run(
             [str(Path(sys.executable).parent / "st"), "run",

@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 
 import aiohttp
 import orjson
 
 from tests.conftest import (
-    PASSWORD,
-    free_port,
-    start_gateway_process,
+    http_login,
+    launch_gateway,
     stop_process,
-    write_config,
 )
-
-
-async def _login(session: aiohttp.ClientSession, base: str, user: str) -> None:
-    async with session.post(f"{base}/_gateway/login", data={
-            "username": user, "password": PASSWORD}, allow_redirects=False) as resp:
-        assert resp.status == 303
 
 
 async def test_sigterm_finishes_in_flight_and_flushes_audit(tmp_path, seeded_directory,
                                                            upstream) -> None:
     """SIGTERM lets a request in flight finish, then flushes the audit and exits 0."""
-    shutil.copyfile(seeded_directory, tmp_path / "directory.sqlite3")
-    port = free_port()
-    proc = start_gateway_process(write_config(tmp_path, upstream.url, port), port)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = launch_gateway(tmp_path, seeded_directory, upstream.url)
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-            await _login(session, base, "buyer-alice")
+            await http_login(session, base, "buyer-alice")
             pending = asyncio.create_task(session.get(f"{base}/reports",
                                                       headers={"X-Test-Delay": "1.0"}))
             await asyncio.sleep(0.4)
@@ -51,16 +39,13 @@ async def test_sigterm_finishes_in_flight_and_flushes_audit(tmp_path, seeded_dir
 async def test_workers_share_the_port_and_sessions(tmp_path, seeded_directory, upstream,
                                                    redis_prefix) -> None:
     """`run --workers 2` serves from two processes; a Redis session works on either."""
-    shutil.copyfile(seeded_directory, tmp_path / "directory.sqlite3")
-    port = free_port()
-    config = write_config(tmp_path, upstream.url, port,
-                          sessions={"store": "redis", "redis_prefix": redis_prefix})
-    proc = start_gateway_process(config, port, extra=("--workers", "2"))
-    base = f"http://127.0.0.1:{port}"
+    proc, base = launch_gateway(tmp_path, seeded_directory, upstream.url,
+                                extra=("--workers", "2"),
+                                sessions={"store": "redis", "redis_prefix": redis_prefix})
     try:
         await asyncio.sleep(1.0)  # let the second worker bind too
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-            await _login(session, base, "buyer-alice")
+            await http_login(session, base, "buyer-alice")
             statuses = []
             for _ in range(20):
                 async with (aiohttp.ClientSession(cookie_jar=session.cookie_jar) as fresh,

@@ -10,17 +10,9 @@ import aiohttp
 import jwt
 from aiohttp import web
 
+from gateway.settings import HeaderNames
+
 ALGORITHMS = ["EdDSA", "RS256", "ES256"]
-
-
-@dataclass(frozen=True)
-class HeaderNames:
-    user: str = "X-Remote-User"
-    company: str = "X-Remote-Company"
-    groups: str = "X-Remote-Groups"
-    impersonator: str = "X-Impersonator"
-    request_id: str = "X-Request-Id"
-    assertion: str = "X-Gateway-Assertion"
 
 
 class Untrusted(Exception):

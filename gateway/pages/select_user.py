@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -66,35 +67,50 @@ def _paged(request: web.Request, buyers: list[User]) -> tuple[list[User], int, i
     return buyers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], page, pages
 
 
-async def select_user(request: web.Request) -> web.StreamResponse:
+@dataclass(frozen=True)
+class BuyerList:
+    """One page of the buyers a CSR may pick, for the HTML page and the JSON API alike."""
+
+    companies: list[Company]
+    company: str
+    q: str
+    buyers: list[User]
+    total: int
+    page: int
+    pages: int
+
+
+async def buyer_list(request: web.Request) -> BuyerList:
     gw, ctx = request.app[GATEWAY], request[CTX]
     actor = await authenticate(request, gw, ctx)
     assert actor is not None
     _require_page(gw, ctx, actor, "view")
     company, q = request.query.get("company", ""), request.query.get("q", "")
-    buyers = find_buyers(gw, actor.user, company, q)
-    shown, page, pages = _paged(request, buyers)
-    return render(request, "select_user.html", companies=assigned_companies(gw, actor.user),
-                  company=company, q=q, buyers=shown, page=page, pages=pages,
-                  total=len(buyers), reason_required=gw.settings.impersonation.reason_required)
+    found = find_buyers(gw, actor.user, company, q)
+    shown, page, pages = _paged(request, found)
+    return BuyerList(assigned_companies(gw, actor.user), company, q, shown, len(found), page,
+                     pages)
+
+
+async def select_user(request: web.Request) -> web.StreamResponse:
+    gw, found = request.app[GATEWAY], await buyer_list(request)
+    return render(request, "select_user.html", companies=found.companies,
+                  company=found.company, q=found.q, buyers=found.buyers, page=found.page,
+                  pages=found.pages, total=found.total,
+                  reason_required=gw.settings.impersonation.reason_required)
 
 
 async def buyers_api(request: web.Request) -> web.StreamResponse:
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None
-    _require_page(gw, ctx, actor, "view")
-    company, q = request.query.get("company", ""), request.query.get("q", "")
-    buyers = find_buyers(gw, actor.user, company, q)
-    shown, page, pages = _paged(request, buyers)
+    gw, found = request.app[GATEWAY], await buyer_list(request)
     snapshot = gw.directory.snapshot
     return web.json_response({
-        "company": company or None, "q": q, "page": page, "pages": pages, "total": len(buyers),
-        "companies": [{"id": c.id, "name": c.name} for c in assigned_companies(gw, actor.user)],
+        "company": found.company or None, "q": found.q, "page": found.page,
+        "pages": found.pages, "total": found.total,
+        "companies": [{"id": c.id, "name": c.name} for c in found.companies],
         "buyers": [{"username": u.username, "name": u.display_name, "email": u.email,
                     "account_number": u.account_number, "company": u.company,
                     "company_name": snapshot.company_name(u.company), "kind": u.kind,
-                    "selectable": u.kind == CUSTOMER} for u in shown],
+                    "selectable": u.kind == CUSTOMER} for u in found.buyers],
     }, headers={"Cache-Control": "no-store"})
 
 
