@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        help="active sessions for the memory budget line")
     bench.add_argument("--config", metavar="FILE", help="gateway YAML (config/gateway.yaml)")
     bench.add_argument("--policies", metavar="DIR", help="policy directory to measure")
+    bench.add_argument("--growth", action="store_true",
+                       help="also: cost against policy size, session count and body size")
     bench.add_argument("--quick", action="store_true",
                        help="a few seconds in all (tests, CI): short runs, one round")
     bench.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",

@@ -265,8 +265,8 @@ async def stream(port: int, head: bytes, upload: int, on_progress: Callable[[int
         await conn.send(chunk)
         sent += len(chunk)
         on_progress(sent)
-    while not waiter.done():
-        await asyncio.sleep(0.05)
+    while not waiter.done():  # progress while the response body streams in
+        await asyncio.wait({waiter}, timeout=0.05)
         on_progress(sent + conn.body_bytes)
     status = await waiter
     if conn.transport is not None:

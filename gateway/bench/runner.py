@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.bench import budget, httpclient, load, nginx, targets
+from gateway.bench import budget, growth, httpclient, load, nginx, targets
 from gateway.bench.procs import CpuMeter, Server, free_port, reset_peak, wait_quiet
 from gateway.bench.report import Report, Row, plot, render
 from gateway.bench.scenarios import SCENARIOS, Scenario, login, probe
@@ -237,10 +237,16 @@ def describe(report: Report) -> str:
 
 def main(args: argparse.Namespace) -> int:
     opts = Options.from_args(args)
+    growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
         report = Bench(opts, Path(tmp)).run()
+        if args.growth:
+            growth_text, report.extra["growth"] = growth.run(Path(tmp) / "growth", opts.config,
+                                                             quick=args.quick)
     print(describe(report))
     print(render(report))
+    if growth_text:
+        print("\n" + growth_text)
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
     if args.plot:
