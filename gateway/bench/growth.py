@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.bench import budget, httpclient, targets
+from gateway.bench import budget, targets
 from gateway.bench.procs import Server, _jiffies, free_port
 from gateway.bench.report import markdown
 from gateway.bench.scenarios import SCENARIOS, login
