@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -29,8 +28,11 @@ def client_session(gw: Gateway) -> aiohttp.ClientSession:
     up = gw.settings.upstream
     connector = aiohttp.TCPConnector(limit=up.max_connections, limit_per_host=0,
                                      enable_cleanup_closed=True)
+    # sock_read bounds every silence of the shop: until its status line (then 504) and
+    # between body chunks (then the response is cut, outcome aborted). aiohttp checks it on
+    # its socket reads, cheaper than an asyncio.timeout around every request.
     timeout = aiohttp.ClientTimeout(total=None, connect=up.connect_timeout,
-                                    sock_read=up.idle_timeout)
+                                    sock_read=up.first_byte_timeout)
     return aiohttp.ClientSession(connector=connector, timeout=timeout,
                                  cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
                                  skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept",
@@ -84,11 +86,10 @@ class _Upstream:
         gw, method, url, headers, body = self.args
         assert gw.client is not None
         try:
-            async with asyncio.timeout(gw.settings.upstream.first_byte_timeout):
-                self.response = await gw.client.request(
-                    method, url, headers=CIMultiDict(headers),
-                    data=body.__aiter__() if body is not None else None,
-                    allow_redirects=False, compress=None, chunked=None)
+            self.response = await gw.client.request(
+                method, url, headers=CIMultiDict(headers),
+                data=body.__aiter__() if body is not None else None,
+                allow_redirects=False, compress=None, chunked=None)
         except (PayloadTooLarge, TimeoutError, aiohttp.ClientError) as exc:
             if body is not None and body.exceeded:
                 raise PayloadTooLarge("body_too_large") from exc

@@ -28,11 +28,16 @@ class Metrics:
                                        "Requests being forwarded now", registry=r)
         self.audit_healthy = Gauge("csrgw_audit_healthy", "1 when the audit sink writes",
                                    registry=r)
+        self._children: dict[tuple[str, str], Counter] = {}
         self.policy_ok.set(1)
         self.audit_healthy.set(1)
 
     def observe(self, decision: str | None, reason: str | None, seconds: float) -> None:
-        self.requests.labels(decision or "none", reason or "none").inc()
+        key = (decision or "none", reason or "none")
+        counter = self._children.get(key)
+        if counter is None:  # labels() is slow; the set of (decision, reason) is small
+            counter = self._children[key] = self.requests.labels(*key)
+        counter.inc()
         self.duration.observe(seconds)
 
     def render(self) -> bytes:

@@ -32,7 +32,20 @@ def refuse(why: str) -> BadRequest:
     return BadRequest("bad_path", "The request path is not acceptable.", detail=why)
 
 
+# Already canonical: safe characters only, no empty, "." or ".." segments.
+_PLAIN = re.compile(r"^(?:/[A-Za-z0-9_\-~]+(?:\.?[A-Za-z0-9_\-~]+)*)+/?$|^/$")
+_PLAIN_QUERY = re.compile(r"^[A-Za-z0-9_\-.~=&+,:@!$'()*/]*$")
+
+
 def canonicalize(target: str, *, allow_semicolon: bool = False) -> Target:
+    path, sep, query = target.partition("?")
+    if len(path) <= MAX_PATH_BYTES and _PLAIN.match(path) and \
+            (not sep or _PLAIN_QUERY.match(query)):
+        return Target(path, query)  # the common case: nothing to decode or resolve
+    return _canonicalize(target, allow_semicolon)
+
+
+def _canonicalize(target: str, allow_semicolon: bool) -> Target:
     if not target.startswith("/"):
         raise refuse("absolute-form target" if "://" in target else "not origin-form")
     if "#" in target:

@@ -101,6 +101,7 @@ class RouteTable:
         self._exact: dict[str, list[Route]] = {}
         self._patterns: list[Route] = []
         self._fallbacks = [r for r in routes if r.spec.fallback]
+        self._memo: dict[tuple[str, str], Match] = {}
         for route in routes:
             if route.spec.fallback:
                 continue
@@ -112,6 +113,17 @@ class RouteTable:
                 self._patterns.append(route)
 
     def match(self, method: str, path: str) -> Match:
+        """The one route for this request; answers are remembered (routes never change)."""
+        key = (method, path)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._match(method, path)
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            self._memo[key] = found
+        return found
+
+    def _match(self, method: str, path: str) -> Match:
         candidates = self._candidates(path)
         found = self._for_method(candidates, method) or self._for_method(
             self._fallback_candidates(path), method)

@@ -29,8 +29,7 @@ class HeaderNames:
 class UpstreamSettings:
     url: str = "http://127.0.0.1:8081"
     connect_timeout: float = 5.0
-    first_byte_timeout: float = 30.0
-    idle_timeout: float = 60.0
+    first_byte_timeout: float = 30.0  # longest silence: before the response, or mid-stream
     max_connections: int = 100
     session_cookies: tuple[str, ...] = ("sessionid", "PHPSESSID", "JSESSIONID")
 

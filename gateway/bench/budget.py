@@ -106,8 +106,11 @@ def memory(config: Path, sessions: int, requests: bool = True,
     return result
 
 
-def memory_line(result: dict[str, Any], sessions: int) -> BudgetLine:
-    used = "active" if result["points"][-1].get("requests_ok") else "stored (no requests)"
-    return BudgetLine(f"RSS per worker, {sessions:,} {used} sessions", result["peak_mb"],
-                      MB_PER_WORKER, "MB", at_least=False,
-                      note=f"{result['per_session_kb']:.2f} kB per session")
+def memory_lines(result: dict[str, Any], sessions: int) -> list[BudgetLine]:
+    """Steady RSS after the sessions, and the worker's peak (VmHWM) since it started."""
+    used = "active" if result["points"][-1].get("requests_ok") else "stored"
+    note = f"{result['per_session_kb']:.2f} kB per session"
+    return [BudgetLine(f"RSS per worker, {sessions:,} {used} sessions", result["final_mb"],
+                       MB_PER_WORKER, "MB", at_least=False, note=note),
+            BudgetLine(f"peak RSS (VmHWM) per worker, {sessions:,} {used} sessions",
+                       result["peak_mb"], MB_PER_WORKER, "MB", at_least=False, note=note)]

@@ -131,6 +131,7 @@ class Bench:
             cookies = {name: self.cookie(config, servers["gateway"], SCENARIOS[name])
                        for name in names}
             rows = self.rows(names, workers, servers, cookies)
+            self.warm_up(servers, SCENARIOS[names[0]], cookies[names[0]])
             for round_no in range(self.opts.rounds):
                 order = list(servers)
                 order = order[round_no % len(order):] + order[:round_no % len(order)]
@@ -161,6 +162,14 @@ class Bench:
                 rows[name, target] = row
                 self.report.rows.append(row)
         return rows
+
+    def warm_up(self, servers: dict[str, Server], scenario: Scenario, cookie: str) -> None:
+        """Connection pools, caches, first-use allocations: not part of any round."""
+        seconds = min(1.0, max(0.2, self.opts.duration / 5))
+        for server in servers.values():
+            load.run_python(server.port, load.Load(scenario.method, scenario.path,
+                                                   (("Cookie", cookie),), scenario.body_size,
+                                                   self.opts.connections, seconds))
 
     def measure(self, row: Row, server: Server, scenario: Scenario, cookie: str) -> None:
         spec = load.Load(scenario.method, scenario.path, (("Cookie", cookie),),
@@ -211,7 +220,7 @@ class Bench:
         path = config.write(free_port(), 1)
         result = budget.memory(path, self.opts.sessions, self.opts.session_requests)
         self.report.extra["memory"] = result
-        self.report.budget.append(budget.memory_line(result, self.opts.sessions))
+        self.report.budget += budget.memory_lines(result, self.opts.sessions)
 
 
 def setup_facts(opts: Options) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from gateway.demo import pages
 from gateway.demo.state import SHOP_STATE, ShopState
-from gateway.demo.trust import AssertionVerifier, HeaderNames, Untrusted, identify
+from gateway.demo.trust import AssertionVerifier, Untrusted, identify
+from gateway.settings import HeaderNames
 
 HERE = Path(__file__).parent
 WHO = web.RequestKey("who", dict)
