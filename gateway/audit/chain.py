@@ -11,8 +11,8 @@ GENESIS = "0" * 64
 
 
 def canonical(record: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    body = {k: v for k, v in record.items() if k != "hash"} if "hash" in record else record
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def record_hash(record: dict[str, Any]) -> str:

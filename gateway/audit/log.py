@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -23,6 +24,20 @@ EVENTS = ("request", "login", "login_failed", "logout", "session_expired",
           "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
           "audit_start", "notification")
 SECRET_WORDS = ("password", "cookie", "authorization", "token", "secret", "csrf")
+CORE = frozenset(AUDIT_KEYS)
+FILLED = AUDIT_KEYS[1:-3]
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def _now() -> str:
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-22T16:01:02.345Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 REDACTED = "[redacted]"
 
 
@@ -96,19 +111,21 @@ class AuditLog:
         return self._last_record
 
     def _fill(self, _l: Any, _m: str, event: dict[str, Any]) -> dict[str, Any]:
-        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds")
-                  .replace("+00:00", "Z")}
-        for key in AUDIT_KEYS[1:-3]:
+        record = {"ts": _now()}
+        for key in FILLED:
             record[key] = event.pop(key, None)
         record.update(event)
         return record
 
     def _redact(self, _l: Any, _m: str, record: dict[str, Any]) -> dict[str, Any]:
-        record["path"] = redact_path(record.get("path"), self.config.redact_query_params)
-        for key in list(record):
-            lowered = key.lower()
-            if key in self.config.redact_keys or (
-                    key not in AUDIT_KEYS and any(w in lowered for w in SECRET_WORDS)):
+        path = record["path"]
+        if path and "?" in path:
+            record["path"] = redact_path(path, self.config.redact_query_params)
+        for key in self.config.redact_keys:
+            if key in record:
+                record[key] = REDACTED
+        for key in record.keys() - CORE:  # extra keys: redacted when they name a secret
+            if _secret(key):
                 record[key] = REDACTED
         return record
 
