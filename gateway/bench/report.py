@@ -130,11 +130,11 @@ def table(report: Report) -> str:
 
 
 def budget_table(report: Report) -> str:
-    lines = [("budget line", "measured", "limit", "verdict")]
+    lines = [("budget line", "measured", "limit", "verdict", "note")]
     for b in report.budget:
         sign = ">=" if b.at_least else "<="
         lines.append((b.name, f"{_num(b.measured)} {b.unit}", f"{sign} {_num(b.limit)} {b.unit}",
-                      b.verdict))
+                      b.verdict, b.note))
     return markdown(lines)
 
 

@@ -195,7 +195,9 @@ class Bench:
         raw = {k: httpclient.build_request(scenario.method, scenario.path, port,
                                                 {"Cookie": cookie}, scenario.body_size)
                for k, port in ports.items()}
-        found = budget.fixed_rate_latency(ports, raw, row.rps / 2, max(0.5, self.opts.duration))
+        pids = {k: s.pids() for k, s in servers.items()}
+        found = budget.fixed_rate_latency(ports, raw, row.rps / 2, max(0.5, self.opts.duration),
+                                          pids)
         self.report.extra["latency_at_half_saturation"] = found
         self.report.budget.append(budget.latency_line(found))
 
