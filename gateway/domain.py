@@ -55,6 +55,9 @@ class DirectorySnapshot:
     version: int
     users: Mapping[str, User] = field(default_factory=dict)
     companies: Mapping[str, Company] = field(default_factory=dict)
+    # username -> an id that stays the same while that user's facts (and company's) do:
+    # decisions are cached by it, so one user's change never flushes everyone's.
+    facts: Mapping[str, int] = field(default_factory=dict)
 
     def user(self, username: str) -> User | None:
         return self.users.get(username)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -19,6 +20,7 @@ from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
 from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 
 HASHER = PasswordHasher()
+_FACT_IDS = itertools.count(1)
 _DUMMY_HASH = HASHER.hash("not-a-real-password")
 
 
@@ -45,6 +47,7 @@ class Directory:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.snapshot = DirectorySnapshot(version=-1)
+        self._facts: dict[tuple[User, Company | None], int] = {}
 
     @classmethod
     async def open(cls, url: str, seed: Path | None = None) -> Directory:
@@ -83,12 +86,25 @@ class Directory:
                 select(MetaRow.value).where(MetaRow.key == "version")) or 0)
             users = (await db.scalars(select(UserRow))).all()
             companies = (await db.scalars(select(CompanyRow))).all()
-        self.snapshot = DirectorySnapshot(
-            version=version,
-            users={row.username: to_user(row) for row in users},
-            companies={row.id: to_company(row) for row in companies},
-        )
+        by_id = {row.id: to_company(row) for row in companies}
+        people = {row.username: to_user(row) for row in users}
+        self.snapshot = DirectorySnapshot(version=version, users=people, companies=by_id,
+                                          facts=self._intern(people, by_id))
         return self.snapshot
+
+    def _intern(self, users: dict[str, User],
+                companies: dict[str, Company]) -> dict[str, int]:
+        """Equal facts keep their id across reloads; changed facts get a new one."""
+        if len(self._facts) > 1_000_000:
+            self._facts = {}  # ids keep counting up, so old cache keys can never match
+        facts = {}
+        for name, user in users.items():
+            key = (user, companies.get(user.company or ""))
+            found = self._facts.get(key)
+            if found is None:
+                found = self._facts[key] = next(_FACT_IDS)
+            facts[name] = found
+        return facts
 
     async def refresh_if_changed(self) -> bool:
         if await self.version() != self.snapshot.version:

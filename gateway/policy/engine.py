@@ -126,9 +126,8 @@ class PolicyEngine:
     def page(self, actor: Actor, action: str, page: Page,
              directory: DirectorySnapshot | None = None) -> Decision:
         snap = self.current
-        key = ("page", actor.directory_version, actor.user.username,
-               actor.acting_as.username if actor.acting_as else None, action, page.name)
-        found = snap.cache.get(key)
+        key = _key("page", directory, actor.user, actor.acting_as, action, page.name)
+        found = snap.cache.get(key) if key else None
         if found is None:
             found = self._ask_page(snap, actor, action, page, directory)
             _remember(snap, key, found)
@@ -149,9 +148,8 @@ class PolicyEngine:
                       directory: DirectorySnapshot | None = None) -> Decision:
         """May this actor act as this buyer now? Denials name the policy's reason."""
         snap = self.current
-        key = ("impersonate", actor.directory_version, actor.user.username,
-               actor.acting_as.username if actor.acting_as else None, buyer.username)
-        found = snap.cache.get(key)
+        key = _key("impersonate", directory, actor.user, actor.acting_as, buyer)
+        found = snap.cache.get(key) if key else None
         if found is None:
             found = self._ask_impersonation(snap, actor, buyer, directory)
             _remember(snap, key, found)
@@ -194,8 +192,32 @@ def ask(engine: PolicyEngine, rule: str, *args: object) -> list[dict[str, object
         return []
 
 
-def _remember(snap: PolicySnapshot, key: tuple[Any, ...], decision: Decision) -> None:
-    if decision.reason == "policy_error":
+def _facts(user: User, directory: DirectorySnapshot | None) -> int:
+    """The facts id of a user taken from this very snapshot (0: not from it, don't cache)."""
+    if directory is None or directory.users.get(user.username) is not user:
+        return 0
+    return directory.facts.get(user.username, 0)
+
+
+def _key(kind: str, directory: DirectorySnapshot | None, *people_then_rest: Any
+         ) -> tuple[Any, ...] | None:
+    """A cache key built from facts ids: a change in anything the policy reads about these
+    people (or their companies) gives a new id and misses; other users' changes do not.
+    None when an id is unknown: then the question is asked every time."""
+    key: list[Any] = [kind]
+    for item in people_then_rest:
+        if isinstance(item, User):
+            facts = _facts(item, directory)
+            if not facts:
+                return None
+            key.append(facts)
+        else:
+            key.append(item)
+    return tuple(key)
+
+
+def _remember(snap: PolicySnapshot, key: tuple[Any, ...] | None, decision: Decision) -> None:
+    if key is None or decision.reason == "policy_error":
         return  # never cache a failure: the next request asks again
     if len(snap.cache) >= CACHE_LIMIT:
         snap.cache.clear()

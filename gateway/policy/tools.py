@@ -81,7 +81,8 @@ def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     companies = {c["id"]: Company(c["id"], c["name"], c.get("allow_assistance", False),
                                   c.get("no_impersonation", False))
                  for c in data.get("companies", [])}
-    return DirectorySnapshot(version=1, users=users, companies=companies)
+    return DirectorySnapshot(version=1, users=users, companies=companies,
+                             facts={name: i for i, name in enumerate(users, start=1)})
 
 
 def _bench(args: argparse.Namespace) -> Bench:
