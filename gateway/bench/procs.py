@@ -47,6 +47,18 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages split among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def children(pid: int) -> list[int]:
     """Every descendant of pid, found by scanning /proc (stdlib only)."""
     parents: dict[int, list[int]] = {}
@@ -128,8 +140,8 @@ class Server:
         return [self.proc.pid, *children(self.proc.pid)]
 
     def rss_mb(self, key: str = "VmRSS") -> tuple[float, float]:
-        """(largest single process, whole tree) in MB."""
-        sizes = [status_kb(pid, key) for pid in self.pids()]
+        """(largest single process, whole tree) in MB; key "Pss" for proportional sizes."""
+        sizes = [pss_kb(pid) if key == "Pss" else status_kb(pid, key) for pid in self.pids()]
         return (max(sizes, default=0) / 1024, sum(sizes) / 1024)
 
     def stop(self, timeout: float = 20.0) -> None:

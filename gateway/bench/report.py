@@ -23,6 +23,7 @@ class Row:
     samples: list[Sample] = field(default_factory=list)
     rss_mb: float = 0.0  # peak RSS (VmHWM) of the largest process of the target
     rss_total_mb: float = 0.0  # peak RSS summed over the target's processes
+    pss_mb: float = 0.0  # PSS of the largest process after a run (shared pages split)
 
     def median(self, name: str) -> float:
         values = [getattr(s, name) for s in self.samples]
@@ -118,12 +119,13 @@ def _ratio(value: float | None) -> str:
 
 def table(report: Report) -> str:
     head = ("scenario", "workers", "target", "status", "req/s", "p50 ms", "p99 ms", "RSS MB",
-            "CPU", "other", "vs minproxy", "vs nginx")
+            "PSS MB", "CPU", "other", "vs minproxy", "vs nginx")
     lines = [head]
     for r in report.rows:
         other = f"{r.other:.2f}" + ("!" if r.other > NOISY else "")
         lines.append((r.scenario, str(r.workers), r.target, str(r.status), f"{r.rps:,.0f}",
-                      f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.rss_mb:.1f}", f"{r.cpu:.2f}",
+                      f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.rss_mb:.1f}",
+                      f"{r.pss_mb:.1f}", f"{r.cpu:.2f}",
                       other, _ratio(report.ratio(r, "minproxy")),
                       _ratio(report.ratio(r, "nginx"))))
     return markdown(lines)

@@ -185,6 +185,7 @@ class Bench:
         row.samples.append(dataclasses.replace(sample, cpu_target=used, cpu_other=other))
         largest, total = server.rss_mb("VmHWM")
         row.rss_mb, row.rss_total_mb = max(row.rss_mb, largest), max(row.rss_total_mb, total)
+        row.pss_mb = max(row.pss_mb, server.rss_mb("Pss")[0])
 
     def latency_budget(self, upstream: Server, servers: dict[str, Server], cookie: str) -> None:
         row = self.report.find(self.opts.scenarios[0], 1, "gateway")
