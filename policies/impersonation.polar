@@ -3,71 +3,86 @@
 # R17: the right to impersonate is granted explicitly, by group.
 impersonator_group("CSR");
 
-may_impersonate(user: User) if
-    group in user.groups and impersonator_group(group) and cut;
-
-allow(actor: Principal, "impersonate", buyer: User) if
-    actor.acting_as = nil and
-    not impersonation_refused(actor, buyer, _);
-
-# The first refusal names the reason (audit `reason`); order matters, cheapest first.
-impersonation_refused(actor: Principal, buyer: User, why) if
-    ((not actor.acting_as = nil and why = "already_impersonating") or
-     impersonation_refused_now(actor.user, buyer, why)) and
-    cut;
-
-# Re-checked on every impersonated request: when any of these starts to hold, it ends.
-impersonation_refused_now(csr: User, buyer: User) if
-    impersonation_refused_now(csr, buyer, _);
-
-impersonation_refused_now(csr: User, _buyer: User, why) if
-    why = "not_impersonator" and
-    not may_impersonate(csr) and cut;
-impersonation_refused_now(csr: User, _buyer: User, why) if
-    why = "csr_inactive" and
-    not csr.active and cut;
-impersonation_refused_now(csr: User, buyer: User, why) if
-    why = "self" and
-    csr.username = buyer.username and cut;
-impersonation_refused_now(_csr: User, buyer: User, why) if
-    why = "buyer_inactive" and
-    not buyer.active and cut;
-impersonation_refused_now(_csr: User, buyer: User, why) if
-    why = "not_customer" and
-    buyer.kind != "customer" and cut;
-impersonation_refused_now(_csr: User, buyer: User, why) if
-    why = "buyer_is_privileged" and
-    group in buyer.groups and privileged_group(group) and cut;
-impersonation_refused_now(csr: User, buyer: User, why) if
-    why = "not_assigned" and
-    not buyer.company in csr.assigned_companies and cut;
-impersonation_refused_now(_csr: User, buyer: User, why) if
-    why = "company_no_impersonation" and
-    buyer.company_info.no_impersonation and cut;
-impersonation_refused_now(_csr: User, buyer: User, why) if
-    why = "no_consent" and
-    REQUIRE_CONSENT and
-    not buyer.allow_assistance and
-    not buyer.company_info.allow_assistance and cut;
-
 # Staff of any kind can never be impersonated.
 privileged_group("Administrator");
 privileged_group("CSR");
 privileged_group("Site Admin");
 privileged_group("Sales Admin");
 
-# The gateway's admin area: administrators only, and never while acting for a buyer.
+# The gateway asks `allow_impersonation(actor, buyer)` (actor: Principal, buyer: User)
+# before an impersonation starts and again, cached, on every impersonated request: when
+# it stops holding (assignment revoked, buyer deactivated, ...) the impersonation ends.
+# This rule alone decides. One conjunction, each attribute read once, cheapest and most
+# selective first. No username comparison is needed: an impersonator group is always a
+# privileged group (self-check below), so nobody passes as their own buyer.
+allow_impersonation(actor, buyer) if
+    actor.impersonating = false and
+    group in actor.groups and impersonator_group(group) and cut and
+    csr = actor.user and
+    "active" in csr.standing and
+    standing = buyer.standing and
+    "customer" in standing and
+    "active" in standing and
+    buyer.company in csr.assigned_companies and
+    not "company_no_impersonation" in standing and
+    consented(standing) and
+    not (other in buyer.groups and privileged_group(other));
+
+# R16 and the optional consent setting (impersonation.require_consent).
+consented(_standing) if REQUIRE_CONSENT = false;
+consented(standing) if "allows_assistance" in standing;
+consented(standing) if "company_allows_assistance" in standing;
+
+# When `allow_impersonation` fails the gateway asks this for the audit reason: the first
+# refusal that holds, in this order. It only names a denial, it never allows anything: a
+# new restriction goes into `allow_impersonation` (and its reason here). Each fact is read
+# once, up front; the refusals then look at plain values.
+impersonation_refused(actor, buyer, why) if
+    csr = actor.user and
+    refusal({impersonating: actor.impersonating, groups: actor.groups,
+             standing: csr.standing, username: csr.username,
+             assigned_companies: csr.assigned_companies},
+            {username: buyer.username, standing: buyer.standing, groups: buyer.groups,
+             company: buyer.company}, why) and
+    cut;
+
+refusal(csr, _buyer, why) if
+    why = "already_impersonating" and csr.impersonating = true;
+refusal(csr, _buyer, why) if
+    why = "not_impersonator" and not (group in csr.groups and impersonator_group(group));
+refusal(csr, _buyer, why) if
+    why = "csr_inactive" and not "active" in csr.standing;
+refusal(csr, buyer, why) if
+    why = "self" and csr.username = buyer.username;
+refusal(_csr, buyer, why) if
+    why = "buyer_inactive" and not "active" in buyer.standing;
+refusal(_csr, buyer, why) if
+    why = "not_customer" and not "customer" in buyer.standing;
+refusal(_csr, buyer, why) if
+    why = "buyer_is_privileged" and group in buyer.groups and privileged_group(group);
+refusal(csr, buyer, why) if
+    why = "not_assigned" and not buyer.company in csr.assigned_companies;
+refusal(_csr, buyer, why) if
+    why = "company_no_impersonation" and "company_no_impersonation" in buyer.standing;
+refusal(_csr, buyer, why) if
+    why = "no_consent" and not consented(buyer.standing);
+
+# The gateway's admin area: `allow_admin(actor, action, resource)` (action "read" or
+# "manage", resource: AdminResource). Administrators only, never while acting for a buyer.
 admin_group("Administrator");
 
-allow(actor: Principal, _action: String, _resource: AdminResource) if
-    actor.acting_as = nil and
-    group in actor.user.groups and admin_group(group) and cut;
+allow_admin(actor, _action, _resource) if
+    actor.impersonating = false and
+    group in actor.groups and admin_group(group) and cut;
 
-# Sales Admin may look at sessions and the transaction log, nothing else.
-allow(actor: Principal, "read", resource: AdminResource) if
-    actor.acting_as = nil and
-    resource.name in ["transactions", "sessions"] and
-    "Sales Admin" in actor.user.groups;
+# Sales Admin may read sessions and the transaction log, nothing else.
+allow_admin(actor, "read", resource) if
+    actor.impersonating = false and
+    "Sales Admin" in actor.groups and
+    resource.name in ["transactions", "sessions"];
 
+# Self-checks: run at every load; a failing one keeps the old policy serving.
 ?= impersonator_group("CSR");
 ?= not impersonator_group("Administrator");
+# Every impersonator group is privileged: a CSR can never be anyone's buyer (nor their own).
+?= not (impersonator_group(group) and not privileged_group(group));

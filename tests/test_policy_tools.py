@@ -23,17 +23,21 @@ def test_failing_table_shows_a_readable_diff(tmp_path: Path, capsys) -> None:
     table.write_text('- {persona: csr-carol, request: "GET /reports", expect: deny}\n')
     assert main(["policy", "test", str(table)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "csr-carol GET /reports: expected deny, got allow/ok" in out
+    assert f"FAIL {table}:1  csr-carol GET /reports" in out
+    assert "expected deny, got allow (ok) [page reports, action view]" in out
 
 
 @pytest.mark.parametrize(("argv", "words"), [
     (["--user", "csr-carol", "--as", "buyer-alice", "GET", "/reports"],
-     ['ALLOW', 'grant("CSR", "reports", "view") via group CSR',
-      'grant("Buyer", "reports", "view") via group Buyer']),
+     ['ALLOW', 'grant("CSR", "reports", "view") matched via group CSR',
+      'grant("Buyer", "reports", "view") matched via group Buyer',
+      "allow_impersonation holds"]),
     (["--user", "csr-carol", "--as", "buyer-ivan", "POST", "/checkout"],
-     ["DENY (not_assigned)", 'impersonation_refused_now gives "not_assigned"']),
+     ["DENY (not_assigned)", 'impersonation_refused gives "not_assigned"',
+      'why = "not_assigned" and not buyer.company in csr.assigned_companies;']),
     (["--user", "csr-carol", "--as", "buyer-alice", "GET", "/account/password"],
-     ["DENY (sensitive_page)", "sensitive: never while impersonating"]),
+     ["DENY (sensitive_page)", "page change_password is sensitive",
+      "never while impersonating (R18)"]),
     (["--user", "buyer-alice", "GET", "/admin"], ["DENY (policy_denied)", "denied by default"]),
     (["--user", "buyer-alice", "GET", "/a%2fb"], ["DENY (bad_path"]),
 ], ids=["allowed-impersonating", "not-assigned", "sensitive", "no-grant", "bad-path"])

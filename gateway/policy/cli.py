@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     explain.add_argument("--as", dest="acting_as", metavar="BUYER")
     explain.add_argument("method")
     explain.add_argument("path")
+    explain.add_argument("--trace", action="store_true",
+                         help="also print Polar's query log for the deciding question")
     _common(explain)
     explain.set_defaults(func=_run("explain"))
 

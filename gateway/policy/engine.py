@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -12,17 +13,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("POLAR_TIMEOUT_MS", "1000")  # a runaway rule must not stall the loop
-
 from oso import Oso, Variable
-from polar.exceptions import OsoError, PolarRuntimeError
+from polar.exceptions import OsoError
 
 from gateway.domain import Actor, DirectorySnapshot, Page, User
 from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
 
+log = logging.getLogger("csr_gateway")
+
+# Polar reads both per query. A decision takes well under a millisecond: a runaway rule
+# must not stall the event loop for long.
+os.environ.setdefault("POLAR_TIMEOUT_MS", "100")
+# Polar's query log prints every object's repr to stdout on every request: never while
+# serving. `csr-gateway policy explain --trace` shows it for one question, at a terminal.
+IGNORED_POLAR_LOG = os.environ.pop("POLAR_LOG", None)
+
+# The questions the gateway asks (docs/policy.md): one rule each, so a question only ever
+# matches its own rules and no class dispatch is needed at query time.
+PAGE_RULE = "allow_page"                  # (Principal, action, Page)
+IMPERSONATION_RULE = "allow_impersonation"  # (Principal, User)
+REFUSAL_RULE = "impersonation_refused"      # (Principal, User, why): the denial's reason
+ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
+QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE)
+
 CACHE_LIMIT = 200_000
 # Warnings that mean the policy cannot be what its author meant: refused like errors.
 FATAL_WARNINGS = ("Unknown specializer",)
+# oso's advice for policies written around `allow`; ours asks named questions instead.
+IGNORED_WARNINGS = ("Your policy does not contain an allow rule",)
 _LOCATION = re.compile(r"at line (\d+), column (\d+)(?: of file (\S+?))?[:\s]")
 
 
@@ -73,15 +91,19 @@ def build_snapshot(directory: Path, constants: Mapping[str, object]) -> PolicySn
         oso.register_constant(value, name)
     printed = io.StringIO()
     try:
+        rev = content_rev(files)
         with contextlib.redirect_stdout(printed):  # Polar prints warnings; keep them ours
             oso.load_files([str(p) for p in files])
+        if content_rev(files) != rev:  # an editor still writing: the watcher comes back
+            raise PolicyLoadError("policy files changed while loading", str(directory))
     except (OsoError, OSError) as exc:
         raise _load_error(exc, files) from exc
-    warnings = [w.strip() for w in printed.getvalue().split("[warning]") if w.strip()]
+    warnings = [w.strip() for w in printed.getvalue().split("[warning]")
+                if w.strip() and not w.strip().startswith(IGNORED_WARNINGS)]
     fatal = [w for w in warnings if any(f in w for f in FATAL_WARNINGS)]
     if fatal:
         raise _load_error(Exception(fatal[0]), files)
-    return PolicySnapshot(oso, content_rev(files), files, warnings=warnings)
+    return PolicySnapshot(oso, rev, files, warnings=warnings)
 
 
 def _load_error(exc: Exception, files: tuple[Path, ...]) -> PolicyLoadError:
@@ -98,6 +120,9 @@ class PolicyEngine:
     """Holds the current snapshot; a reload builds a new one and swaps only if it loads."""
 
     def __init__(self, directory: Path, constants: Mapping[str, object] | None = None) -> None:
+        if IGNORED_POLAR_LOG:
+            log.warning("POLAR_LOG is ignored: Polar's query log prints object reprs to stdout "
+                        "on every request; use `csr-gateway policy explain --trace`")
         self.directory = directory
         self.constants = dict(constants or {})
         self.current = build_snapshot(directory, self.constants)
@@ -136,9 +161,10 @@ class PolicyEngine:
     def _ask_page(self, snap: PolicySnapshot, actor: Actor, action: str, page: Page,
                   directory: DirectorySnapshot | None) -> Decision:
         try:
-            allowed = snap.oso.is_allowed(polar_actor(actor, directory), action, PolarPage(page))
-        except (OsoError, PolarRuntimeError, RuntimeError):
-            return Decision(False, "policy_error", snap.rev)
+            allowed = _holds(snap, PAGE_RULE, polar_actor(actor, directory), action,
+                             PolarPage(page))
+        except Exception as exc:  # fail closed: any error in evaluation denies
+            return _error(snap, PAGE_RULE, exc)
         if allowed:
             return Decision(True, "ok", snap.rev)
         sensitive = actor.acting_as is not None and page.sensitive
@@ -160,36 +186,71 @@ class PolicyEngine:
         polar = polar_actor(actor, directory)
         target = PolarUser(buyer, directory)
         try:
-            if snap.oso.is_allowed(polar, "impersonate", target):
+            if _holds(snap, IMPERSONATION_RULE, polar, target):
                 return Decision(True, "ok", snap.rev)
-            results = snap.oso.query_rule("impersonation_refused", polar, target,
-                                          Variable("why"))
+            results = snap.oso.query_rule(REFUSAL_RULE, polar, target, Variable("why"))
             why = next((r["bindings"]["why"] for r in results), "impersonation_not_allowed")
-        except (OsoError, PolarRuntimeError, RuntimeError):
-            return Decision(False, "policy_error", snap.rev)
-        return Decision(False, str(why), snap.rev)
+        except Exception as exc:  # fail closed
+            return _error(snap, IMPERSONATION_RULE, exc)
+        return Decision(False, why if isinstance(why, str) else "impersonation_not_allowed",
+                        snap.rev)
 
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:
         snap = self.current
+        key = _key("admin", directory, actor.user, actor.acting_as, action, resource)
+        found = snap.cache.get(key) if key else None
+        if found is None:
+            found = self._ask_admin(snap, actor, action, resource, directory)
+            _remember(snap, key, found)
+        return found
+
+    def _ask_admin(self, snap: PolicySnapshot, actor: Actor, action: str, resource: str,
+                   directory: DirectorySnapshot | None) -> Decision:
         try:
-            allowed = snap.oso.is_allowed(polar_actor(actor, directory), action,
-                                          AdminResource(resource))
-        except (OsoError, PolarRuntimeError, RuntimeError):
-            return Decision(False, "policy_error", snap.rev)
+            allowed = _holds(snap, ADMIN_RULE, polar_actor(actor, directory), action,
+                             AdminResource(resource))
+        except Exception as exc:  # fail closed
+            return _error(snap, ADMIN_RULE, exc)
         return Decision(allowed, "ok" if allowed else "policy_denied", snap.rev)
 
 
-def ask(engine: PolicyEngine, rule: str, *args: object) -> list[dict[str, object]]:
-    """Bindings of a rule query, for the explain tool; `None` arguments become variables.
+def _holds(snap: PolicySnapshot, rule: str, *args: object) -> bool:
+    """One proof is enough: stop at the first result."""
+    return bool(snap.oso.query_rule_once(rule, *args))
 
-    View objects are converted here so callers never touch oso themselves.
-    """
+
+def _error(snap: PolicySnapshot, rule: str, exc: Exception) -> Decision:
+    """Fail closed. The log names the rule and error type only: Polar's message may carry
+    object reprs, and those stay out of the logs."""
+    log.error("policy error in %s (policy %s): %s", rule, snap.rev, type(exc).__name__)
+    return Decision(False, "policy_error", snap.rev)
+
+
+def ask(engine: PolicyEngine, rule: str, *args: object) -> list[dict[str, object]]:
+    """Bindings of a rule query, for the explain tool; `None` arguments become variables."""
     converted = [Variable(f"v{i}") if a is None else a for i, a in enumerate(args)]
     try:
         return [dict(r["bindings"]) for r in engine.current.oso.query_rule(rule, *converted)]
-    except (OsoError, PolarRuntimeError, RuntimeError):
+    except Exception:  # a tool question that errs simply has no answer
         return []
+
+
+def traced(engine: PolicyEngine, rule: str, *args: object) -> tuple[bool, list[str]]:
+    """One question with Polar's query log on (`policy explain --trace`): rules tried,
+    attribute lookups, result. For an author at a terminal, never the serving process."""
+    printed = io.StringIO()
+    os.environ["POLAR_LOG"] = "info"
+    try:
+        with contextlib.redirect_stdout(printed):
+            holds = bool(engine.current.oso.query_rule_once(rule, *args))
+    except Exception as exc:
+        return False, [*printed.getvalue().splitlines(), f"error: {exc}"]
+    finally:
+        del os.environ["POLAR_LOG"]
+    lines = [line.replace("[oso][info]", "", 1).rstrip() for line in
+             printed.getvalue().splitlines() if line.startswith("[oso][info]")]
+    return holds, lines
 
 
 def _facts(user: User, directory: DirectorySnapshot | None) -> int:

@@ -1,4 +1,4 @@
-"""Policy authors' tools: decision tables, explanations, the access matrix, replay."""
+"""Policy authors' tools: decide a request offline, as the gateway would, and the CLI commands."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from gateway.config import load_settings
-from gateway.domain import Actor, DirectorySnapshot, Page, User
+from gateway.domain import Actor, Company, DirectorySnapshot, Page, User
 from gateway.errors import GatewayError
 from gateway.pathcanon import canonicalize
 from gateway.policy.engine import PolicyEngine
-from gateway.routes import RouteTable, compile_route
+from gateway.routes import SAFE_METHODS, RouteTable, compile_route
 from gateway.settings import Settings
+
+GATEWAY_PREFIX = "/_gateway/"
+# Gateway-owned areas the policy decides on: path segment -> admin resource.
+ADMIN_AREAS = {"users": "users", "groups": "groups", "companies": "companies",
+               "assign-csrs": "assignments", "assignments": "assignments",
+               "sessions": "sessions", "transactions": "transactions", "policy": "policy"}
 
 
 @dataclass(frozen=True)
@@ -29,47 +34,94 @@ class Verdict:
     action: str | None
 
 
+@dataclass(frozen=True)
+class Question:
+    """What a request asks the policy: a page (with its action) or an admin area."""
+
+    kind: str  # "page" | "admin"
+    name: str
+    action: str
+
+
+class UnknownUser(LookupError):
+    pass
+
+
 class Bench:
-    """The real routes, pages, policy and seed directory, without a server."""
+    """The real routes, pages, policy and seed directory, without a server.
+
+    Only `settings`, `engine`, `routes` and `directory` are state: the admin pages build a
+    Bench around the running gateway's own.
+    """
 
     def __init__(self, settings: Settings, policies: Path | None = None) -> None:
+        from gateway.app import policy_constants
+
         self.settings = settings
-        self.engine = PolicyEngine(policies or settings.policies_dir,
-                                   {"REQUIRE_CONSENT": settings.impersonation.require_consent})
+        self.engine = PolicyEngine(policies or settings.policies_dir, policy_constants(settings))
         self.routes = RouteTable([compile_route(s) for s in settings.routes])
         self.directory = seed_snapshot(settings)
 
     def user(self, name: str) -> User:
         user = self.directory.user(name)
         if user is None:
-            raise SystemExit(f"unknown user {name!r} (not in {self.settings.directory.seed})")
+            raise UnknownUser(f"unknown user {name!r} (not in {self.settings.directory.seed})")
         return user
 
+    def question(self, method: str, path: str) -> Question:
+        """The route (or gateway-owned area) a request maps to; GatewayError if none."""
+        target = canonicalize(path)
+        if target.path.startswith(GATEWAY_PREFIX):
+            return gateway_question(method.upper(), target.path)
+        match = self.routes.match(method.upper(), target.path)
+        return Question("page", match.page, match.action)
+
     def decide(self, username: str, acting_as: str | None, method: str, path: str) -> Verdict:
+        """As the pipeline decides: route, impersonation re-check, then the policy."""
         actor = Actor(self.user(username), self.user(acting_as) if acting_as else None,
                       directory_version=self.directory.version)
         try:
-            target = canonicalize(path)
-            match = self.routes.match(method.upper(), target.path)
+            asked = self.question(method, path)
         except GatewayError as err:
             return Verdict("deny", err.reason, None, None)
-        page = self.settings.pages[match.page]
-        if acting_as:
-            imp = self.engine.impersonation(dataclasses.replace(actor, acting_as=None),
-                                            actor.acting_as, self.directory)  # type: ignore[arg-type]
+        if actor.acting_as is not None:
+            alone = dataclasses.replace(actor, acting_as=None)
+            imp = self.engine.impersonation(alone, actor.acting_as, self.directory)
             if not imp.allowed:
-                return Verdict("deny", imp.reason, page.name, match.action)
+                return Verdict("deny", imp.reason, asked.name, asked.action)
+        decision = self.ask(actor, asked)
+        if decision is None:
+            return Verdict("allow", "public_page", asked.name, asked.action)
+        return Verdict("allow" if decision.allowed else "deny", decision.reason, asked.name,
+                       asked.action)
+
+    def ask(self, actor: Actor, asked: Question) -> Any:
+        if asked.kind == "admin":
+            return self.engine.admin(actor, asked.action, asked.name, self.directory)
+        page = self.settings.pages[asked.name]
         if page.public:
-            return Verdict("allow", "public_page", page.name, match.action)
-        decision = self.engine.page(actor, match.action, page, self.directory)
-        return Verdict("allow" if decision.allowed else "deny", decision.reason, page.name,
-                       match.action)
+            return None
+        if asked.name == "select_user":  # asked as the real person, as the page does
+            actor = dataclasses.replace(actor, acting_as=None)
+        return self.engine.page(actor, asked.action, page, self.directory)
+
+
+def gateway_question(method: str, path: str) -> Question:
+    """Select User and the admin area, as their handlers ask; other gateway paths: 404."""
+    from gateway.errors import NotFound
+
+    parts = path[len(GATEWAY_PREFIX):].split("/")
+    if parts[0] == "select-user":
+        return Question("page", "select_user", "view" if method in SAFE_METHODS else "submit")
+    if parts[0] in ("admin", "api") and len(parts) > 1:
+        area = ADMIN_AREAS.get(parts[1] or "users")
+        if area is not None:
+            return Question("admin", area, "read" if method in ("GET", "HEAD") else "manage")
+    raise NotFound("no_route", detail=path)
 
 
 def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     """The directory as the seed file describes it (no database needed)."""
-    from gateway.domain import Company
-
     seed = settings.directory.seed
     data: dict[str, Any] = yaml.safe_load(seed.read_text()) if seed and seed.exists() else {}
     fields = {f.name for f in dataclasses.fields(User)}
@@ -77,7 +129,7 @@ def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     for spec in data.get("users", []):
         values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()
                   if k in fields}
-        users[spec["username"]] = User(**values)  # type: ignore[arg-type]
+        users[spec["username"]] = User(**values)
     companies = {c["id"]: Company(c["id"], c["name"], c.get("allow_assistance", False),
                                   c.get("no_impersonation", False))
                  for c in data.get("companies", [])}
@@ -93,46 +145,33 @@ def _bench(args: argparse.Namespace) -> Bench:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from gateway.policy.tables import run_tables
+
     bench = _bench(args)
     if args.replay:
         from gateway.policy.replay import replay
 
         return replay(bench, Path(args.replay))
-    files = [Path(f) for f in args.files] or sorted(
-        (bench.settings.policies_dir / "tests").glob("*.yaml"))
+    folder = bench.engine.directory / "tests"
+    if not folder.is_dir():  # a candidate policy without tables: the shipped ones
+        folder = bench.settings.policies_dir / "tests"
+    files = [Path(f) for f in args.files] or sorted(folder.glob("*.yaml"))
     if not files:
-        print("no decision tables found (policies/tests/*.yaml)", file=sys.stderr)
+        print(f"no decision tables found ({folder}/*.yaml)", file=sys.stderr)
         return 2
-    failures = total = 0
-    for path in files:
-        for i, case in enumerate(yaml.safe_load(path.read_text()) or []):
-            total += 1
-            problem = _run_case(bench, case)
-            if problem:
-                failures += 1
-                print(f"FAIL {path}:{i + 1} {problem}")
-    print(f"{total - failures} passed, {failures} failed")
-    return 1 if failures else 0
-
-
-def _run_case(bench: Bench, case: dict[str, Any]) -> str | None:
-    method, _, path = str(case["request"]).partition(" ")
-    got = bench.decide(case["persona"], case.get("as"), method, path)
-    want = case["expect"]
-    want_reason = case.get("reason")
-    if got.decision == want and (want_reason is None or want_reason == got.reason):
-        return None
-    who = case["persona"] + (f" as {case['as']}" if case.get("as") else "")
-    return (f"{who} {method} {path}: expected {want}"
-            f"{'/' + want_reason if want_reason else ''}, got {got.decision}/{got.reason} "
-            f"(page {got.page}, action {got.action})")
+    return run_tables(bench, files)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from gateway.policy.explain import explain
 
     bench = _bench(args)
-    print(explain(bench, args.user, args.acting_as, args.method, args.path))
+    try:
+        print(explain(bench, args.user, args.acting_as, args.method, args.path,
+                      trace=getattr(args, "trace", False)))
+    except UnknownUser as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -144,8 +183,5 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
-def dump(value: object) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-
-
-__all__ = ["Bench", "Page", "Verdict", "cmd_explain", "cmd_matrix", "cmd_test"]
+__all__ = ["Bench", "Page", "Question", "UnknownUser", "Verdict", "cmd_explain", "cmd_matrix",
+           "cmd_test"]
