@@ -18,14 +18,14 @@ privileged_group("Sales Admin");
 allow_impersonation(actor, buyer) if
     actor.impersonating = false and
     group in actor.groups and impersonator_group(group) and cut and
-    csr = actor.user and
-    "active" in csr.standing and
+    "active" in actor.standing and
     standing = buyer.standing and
     "customer" in standing and
     "active" in standing and
-    buyer.company in csr.assigned_companies and
+    buyer.company in actor.assigned_companies and
     not "company_no_impersonation" in standing and
-    consented(standing) and
+    (REQUIRE_CONSENT = false or "allows_assistance" in standing or
+     "company_allows_assistance" in standing) and
     not (other in buyer.groups and privileged_group(other));
 
 # R16 and the optional consent setting (impersonation.require_consent).
@@ -35,37 +35,27 @@ consented(standing) if "company_allows_assistance" in standing;
 
 # When `allow_impersonation` fails the gateway asks this for the audit reason: the first
 # refusal that holds, in this order. It only names a denial, it never allows anything: a
-# new restriction goes into `allow_impersonation` (and its reason here). Each fact is read
-# once, up front; the refusals then look at plain values.
+# new restriction goes into `allow_impersonation` (and its reason here).
 impersonation_refused(actor, buyer, why) if
-    csr = actor.user and
-    refusal({impersonating: actor.impersonating, groups: actor.groups,
-             standing: csr.standing, username: csr.username,
-             assigned_companies: csr.assigned_companies},
-            {username: buyer.username, standing: buyer.standing, groups: buyer.groups,
-             company: buyer.company}, why) and
-    cut;
+    refusal(actor, buyer, why) and cut;
 
-refusal(csr, _buyer, why) if
-    why = "already_impersonating" and csr.impersonating = true;
-refusal(csr, _buyer, why) if
-    why = "not_impersonator" and not (group in csr.groups and impersonator_group(group));
-refusal(csr, _buyer, why) if
-    why = "csr_inactive" and not "active" in csr.standing;
-refusal(csr, buyer, why) if
-    why = "self" and csr.username = buyer.username;
-refusal(_csr, buyer, why) if
-    why = "buyer_inactive" and not "active" in buyer.standing;
-refusal(_csr, buyer, why) if
-    why = "not_customer" and not "customer" in buyer.standing;
-refusal(_csr, buyer, why) if
-    why = "buyer_is_privileged" and group in buyer.groups and privileged_group(group);
-refusal(csr, buyer, why) if
-    why = "not_assigned" and not buyer.company in csr.assigned_companies;
-refusal(_csr, buyer, why) if
-    why = "company_no_impersonation" and "company_no_impersonation" in buyer.standing;
-refusal(_csr, buyer, why) if
-    why = "no_consent" and not consented(buyer.standing);
+refusal(actor, _buyer, why) if
+    why = "already_impersonating" and actor.impersonating = true;
+refusal(actor, _buyer, why) if
+    why = "not_impersonator" and not (group in actor.groups and impersonator_group(group));
+refusal(actor, _buyer, why) if
+    why = "csr_inactive" and not "active" in actor.standing;
+refusal(actor, buyer, why) if
+    why = "self" and actor.username = buyer.username;
+# The buyer's own standing: read once, then the refusals in order.
+refusal(actor, buyer, why) if
+    standing = buyer.standing and
+    ((why = "buyer_inactive" and not "active" in standing) or
+     (why = "not_customer" and not "customer" in standing) or
+     (why = "buyer_is_privileged" and group in buyer.groups and privileged_group(group)) or
+     (why = "not_assigned" and not buyer.company in actor.assigned_companies) or
+     (why = "company_no_impersonation" and "company_no_impersonation" in standing) or
+     (why = "no_consent" and not consented(standing)));
 
 # The gateway's admin area: `allow_admin(actor, action, resource)` (action "read" or
 # "manage", resource: AdminResource). Administrators only, never while acting for a buyer.

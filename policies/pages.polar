@@ -48,41 +48,37 @@ grant("Sales Admin", "my_account", "*");
 
 # The gateway asks `allow_page(actor, action, page)` for every proxied request:
 #   actor: Principal, action: String (the route's action), page: Page.
-# Cheap style (DESIGN 6, docs/policy.md "Writing fast policies"): every attribute read is a
-# round trip into Python, so read each one once, iterate the person's few groups against
-# static facts, and stop at the first proof.
+# Cheap style (docs/policy.md "Writing fast policies"): every attribute read is a round
+# trip into Python and every rule call costs, so read each attribute once, dispatch on a
+# constant, iterate the person's few groups against static facts (the "*" fact first: most
+# grants are "*"), and stop at the first proof.
 
 allow_page(actor, action, page) if
     page_access(actor.impersonating, actor, action, page);
 
 # Acting as themselves: one of their own groups grants it.
 page_access(false, actor, action, page) if
-    group_grant(actor.groups, page.name, action);
+    name = page.name and
+    group in actor.groups and
+    (grant(group, name, "*") or grant(group, name, action)) and
+    cut;
 
-# A CSR acting for a buyer (R4, R14, R18, R20): never a sensitive page; the buyer's grant
-# (it is the buyer's order, cart and account) AND the CSR's own grant or acting grant (an
-# extra group such as Administrator adds nothing the buyer does not have). Whether the CSR
-# may still act for this buyer at all (assignment, status, group) is the separate question
-# `allow_impersonation`, which the gateway asks on every impersonated request first: a
-# page rule need not repeat it.
+# A CSR acting for a buyer (R4, R14, R18, R20): never a sensitive page; one of the buyer's
+# groups grants it (the cart, order and account are the buyer's) AND one of the CSR's own
+# groups grants it, or grants it while acting (acting_grant). An extra group of the CSR's,
+# such as Administrator, adds nothing the buyer's groups do not grant. Whether the CSR may
+# still act for this buyer at all (assignment, status, group) is the separate question
+# `allow_impersonation`, which the gateway asks first on every impersonated request: this
+# rule need not repeat it.
 page_access(true, actor, action, page) if
     page.sensitive = false and
     name = page.name and
-    group_grant(actor.buyer_groups, name, action) and
-    acting_group_grant(actor.groups, name, action);
-
-# Does one of `groups` grant `action` (or "*") on the page `name`?
-group_grant(groups, name, action) if
-    group in groups and
-    (grant(group, name, action) or grant(group, name, "*")) and
-    cut;
-
-# The same for a CSR while acting: its grants and its acting grants count.
-acting_group_grant(groups, name, action) if
-    group in groups and
-    (grant(group, name, action) or grant(group, name, "*") or
-     acting_grant(group, name, action) or acting_grant(group, name, "*")) and
-    cut;
+    group in actor.buyer_groups and
+    (grant(group, name, "*") or grant(group, name, action)) and
+    cut and
+    own in actor.groups and
+    (grant(own, name, "*") or grant(own, name, action) or
+     acting_grant(own, name, "*") or acting_grant(own, name, action));
 
 # Self-checks: run at every load; a failing one keeps the old policy serving.
 ?= grant("CSR", "select_user", "*");

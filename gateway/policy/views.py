@@ -1,9 +1,10 @@
 """The plain objects Polar sees: lists not tuples, no secrets, no methods, no I/O behind them.
 
 Every attribute Polar reads is one round trip across the FFI (~25 us with oso 0.27), so
-the objects carry precomputed copies of what the default rules read most (`Principal`'s
-`groups`, `buyer_groups`, `impersonating`; `User.standing`): one read instead of two or
-four. Reprs show usernames only: Polar prints them in errors and traces.
+the objects carry precomputed copies of what the rules read most: a `Principal` carries the
+real person's own attributes and the buyer's groups, and `User.standing` holds the
+person's flags as words: one read instead of two or four. Reprs show usernames only:
+Polar prints them in errors and traces.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def standing(user: User, company: PolarCompany) -> list[str]:
     return words
 
 
+USER_FIELDS = ("active", "allow_assistance", "assigned_companies", "company", "company_info",
+               "features", "groups", "kind", "standing", "tags", "username")
+
+
 class PolarUser:
-    __slots__ = ("active", "allow_assistance", "assigned_companies", "company", "company_info",
-                 "features", "groups", "kind", "standing", "tags", "username")
+    __slots__ = USER_FIELDS
 
     def __init__(self, user: User, companies: DirectorySnapshot | None = None) -> None:
         self.username = user.username
@@ -59,15 +63,18 @@ class PolarUser:
 
 
 class PolarActor:
-    """`Principal`: the real person and, while impersonating, the buyer they act as."""
+    """`Principal`: the real person, with every `User` attribute of theirs copied on (one read
+    instead of two), plus `user` (the same person as a User), `acting_as` (the buyer or
+    None), `impersonating` and `buyer_groups` (the buyer's groups, [] when not acting)."""
 
-    __slots__ = ("acting_as", "buyer_groups", "groups", "impersonating", "user")
+    __slots__ = (*USER_FIELDS, "acting_as", "buyer_groups", "impersonating", "user")
 
     def __init__(self, user: PolarUser, acting_as: PolarUser | None) -> None:
+        for name in USER_FIELDS:
+            setattr(self, name, getattr(user, name))
         self.user = user
         self.acting_as = acting_as
         self.impersonating = acting_as is not None
-        self.groups = user.groups
         self.buyer_groups = acting_as.groups if acting_as is not None else []
 
     def __repr__(self) -> str:
