@@ -34,7 +34,7 @@ def test_failing_table_shows_a_readable_diff(tmp_path: Path, capsys) -> None:
       "allow_impersonation holds"]),
     (["--user", "csr-carol", "--as", "buyer-ivan", "POST", "/checkout"],
      ["DENY (not_assigned)", 'impersonation_refused gives "not_assigned"',
-      'why = "not_assigned" and not buyer.company in csr.assigned_companies;']),
+      '(why = "not_assigned" and not buyer.company in actor.assigned_companies)']),
     (["--user", "csr-carol", "--as", "buyer-alice", "GET", "/account/password"],
      ["DENY (sensitive_page)", "page change_password is sensitive",
       "never while impersonating (R18)"]),

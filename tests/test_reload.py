@@ -57,8 +57,9 @@ BROKEN = {
     "syntax-error": ('grant("CSR", "reports", "view");', 'grant("CSR", "reports" "view");',
                      "pages.polar"),
     "failing-assertion": ('grant("CSR", "select_user", "*");', "", "pages.polar"),
-    "unregistered-class": ("group_grant(groups, name, action) if",
-                           "group_grant(groups: Customer, name, action) if", "pages.polar"),
+    "unregistered-class": ("page_access(false, actor, action, page) if",
+                           "page_access(false, actor: Customer, action, page) if",
+                           "pages.polar"),
 }
 
 

@@ -158,8 +158,12 @@ def clause(bench: Bench, needle: str) -> str:
             if needle in line and not line.lstrip().startswith("#"):
                 text = []
                 for part in lines[number - 1:]:
-                    text.append(part.split("#", 1)[0].strip())
-                    if part.rstrip().endswith(";"):
+                    part = part.split("#", 1)[0].strip()
+                    if part.endswith(" or"):  # one alternative of several: just this one
+                        text.append(part[:-3])
+                        break
+                    text.append(part)
+                    if part.endswith(";"):
                         break
                 return f"{' '.join(text)} ({_short(path)}:{number})"
     return f"(no policy line contains {needle})"
