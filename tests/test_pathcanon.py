@@ -106,7 +106,7 @@ def test_decided_path_is_forwarded_path(segments: list[str], trailing: bool) -> 
     assert (again.path, again.wire) == (first.path, first.wire)
     parts = first.wire.split("?", 1)[0].split("/")[1:]
     assert not any(p in (".", "..") for p in parts)
-    assert "//" not in first.wire
+    assert "//" not in first.wire.split("?", 1)[0]
     assert unquote(first.wire.split("?", 1)[0]) == first.path
     table = RouteTable([compile_route(RouteSpec("/admin/**", "shop_admin")),
                         compile_route(RouteSpec("/admin", "shop_admin_root")),
