@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import secrets
 import time
 
@@ -13,6 +15,21 @@ from gateway.domain import Actor, Impersonation, User
 from gateway.errors import GatewayError
 from gateway.sessions import Session, new_session
 from gateway.state import Gateway
+
+log = logging.getLogger("csr_gateway")
+SWEEP_SECONDS = 30.0
+SWEEP_GRACE = 60.0  # a session used this recently is left to its own next request
+
+# What the CSR reads when the re-check ends an impersonation (the audit keeps the code).
+ENDED_BECAUSE = {
+    "impersonation_expired": "The time limit for acting as a buyer is up.",
+    "not_assigned": "The buyer's company is no longer assigned to you.",
+    "not_impersonator": "You are no longer allowed to log in as buyers.",
+    "buyer_inactive": "The buyer's account has been deactivated.",
+    "buyer_removed": "The buyer's account no longer exists.",
+    "company_no_impersonation": "The buyer's company no longer allows impersonation.",
+    "no_consent": "The buyer no longer allows assistance.",
+}
 
 
 class ImpersonationEnded(GatewayError):
@@ -32,10 +49,12 @@ def lapse_reason(gw: Gateway, actor: Actor) -> str | None:
         return "buyer_removed"
     if time.time() - imp.started_at > gw.settings.impersonation.max_minutes * 60:
         return "impersonation_expired"
-    decision = gw.policy.impersonation(dataclasses.replace(actor, acting_as=None,
-                                                           impersonation=None),
-                                       actor.acting_as, gw.directory.snapshot)
+    decision = gw.policy.impersonation(as_self(actor), actor.acting_as, gw.directory.snapshot)
     return None if decision.allowed else decision.reason
+
+
+def as_self(actor: Actor) -> Actor:
+    return dataclasses.replace(actor, acting_as=None, impersonation=None)
 
 
 async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
@@ -44,32 +63,54 @@ async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
     if why is None:
         return actor
     assert ctx.session is not None and actor.impersonation is not None
+    ctx.extra.update(ctx.identity_fields())  # the refused request stays the buyer's line
     await end(gw, ctx, ctx.session, event="impersonation_end", reason=why)
-    raise ImpersonationEnded(why, detail=f"{actor.impersonation.buyer}: {why}")
+    ctx.actor = as_self(actor)  # the page that says so is the CSR's own
+    public = ENDED_BECAUSE.get(why, "Your session as this buyer has ended.")
+    raise ImpersonationEnded(why, f"{public} You are yourself again.",
+                             detail=f"{actor.impersonation.buyer}: {why}")
 
 
 async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
-              reason: str) -> Session:
-    """Back to the CSR's own identity, in a new session id; one audit event."""
+              reason: str) -> Session | None:
+    """Stop acting for the buyer; the end is audited once, however many paths race to it.
+
+    The request's own session is replaced by a new id for the CSR (the response sets the
+    cookie). Any other session (the admin kill switch) is deleted: its browser cannot get
+    a new cookie, so its CSR logs in again.
+    """
     imp = session.impersonation
-    restored = dataclasses.replace(
-        new_session(session.username, session.idle_minutes, ctx.client_ip),
-        created=session.created)
-    await gw.sessions.save(restored)
+    restored = None
+    if ctx.session is not None and ctx.session.id == session.id:
+        restored = dataclasses.replace(
+            new_session(session.username, session.idle_minutes, ctx.client_ip),
+            created=session.created)
+        await gw.sessions.save(restored)
+        ctx.session = ctx.switched_session = restored
     await gw.sessions.delete(session.id)
-    ctx.session = ctx.switched_session = restored
     if imp is not None:
-        buyer = gw.directory.snapshot.user(imp.buyer)
-        company = buyer.company if buyer else None
-        emit(gw, ctx, event, imp, reason=reason, company=company)
-        gw.metrics.impersonations.labels(event).inc()
-        if gw.notifier is not None:
-            gw.notifier.finished(imp, company, reason, gw.client)
+        await conclude(gw, ctx, imp, event=event, reason=reason)
     return restored
+
+
+async def conclude(gw: Gateway, ctx: RequestContext | None, imp: Impersonation, *,
+                   event: str, reason: str, detail: str | None = None) -> bool:
+    """The end of an impersonation, written once (False: someone already did) and reported
+    to the customer. For every path that ends one: stop, re-check, logout, idle expiry,
+    the sweeper, the kill switch."""
+    buyer = gw.directory.snapshot.user(imp.buyer)
+    company = buyer.company if buyer else None
+    if gw.notifier is not None and not await gw.notifier.ended(imp, company, reason,
+                                                               gw.client):
+        return False
+    emit(gw, ctx, event, imp, reason=reason, company=company, detail=detail)
+    gw.metrics.impersonations.labels(event).inc()
+    return True
 
 
 async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
                 reason: str, return_to: str) -> Session:
+    """Act as the buyer from now on, in a new session id (no fixation across identities)."""
     imp = Impersonation(id=secrets.token_hex(8), csr=session.username, buyer=buyer.username,
                         reason=reason, started_at=time.time(), return_to=return_to)
     rotated = new_session(session.username, session.idle_minutes, ctx.client_ip, imp)
@@ -82,14 +123,57 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
     return rotated
 
 
-def emit(gw: Gateway, ctx: RequestContext, event: str, imp: Impersonation, *,
-         reason: str, company: str | None) -> None:
-    gw.audit.emit(event, request_id=ctx.request_id, user=imp.buyer, actor=imp.csr,
-                  csr=imp.csr, company=company, method=ctx.method, path=ctx.path,
+def emit(gw: Gateway, ctx: RequestContext | None, event: str, imp: Impersonation, *,
+         reason: str, company: str | None, detail: str | None = None) -> None:
+    """One impersonation event line (ctx None: the sweeper, outside any request)."""
+    gw.audit.emit(event, request_id=ctx.request_id if ctx else None, user=imp.buyer,
+                  actor=imp.csr, csr=imp.csr, company=company,
+                  method=ctx.method if ctx else None, path=ctx.path if ctx else None,
                   decision="allow" if reason == "ok" else "deny", reason=reason,
-                  client_ip=ctx.client_ip, policy_rev=gw.policy.rev,
+                  client_ip=ctx.client_ip if ctx else None, policy_rev=gw.policy.rev,
                   impersonation_id=imp.id, impersonation_reason=imp.reason,
-                  detail=f"{imp.csr} acting as {imp.buyer}")
+                  detail=detail or f"{imp.csr} acting as {imp.buyer}")
+
+
+def abandoned(gw: Gateway, session: Session, now: float) -> str | None:
+    """Why the sweeper may end this session's impersonation (None: leave it alone)."""
+    imp = session.impersonation
+    if imp is None:
+        return None
+    if session.idle_expired(now):
+        return "session_expired"
+    over = now - imp.started_at > gw.settings.impersonation.max_minutes * 60
+    if over and now - session.last_seen > SWEEP_GRACE:
+        return "impersonation_expired"
+    return None
+
+
+async def sweep(gw: Gateway, now: float | None = None) -> int:
+    """End the impersonations nobody comes back to (closed tab, idle CSR): audited and
+    reported like any other end. An idle-expired session is deleted; one only past its
+    time limit stays, and its next request (refused by the re-check) switches the CSR back
+    without a second audit line."""
+    now = time.time() if now is None else now
+    ended = 0
+    for session in await gw.sessions.all():
+        why = abandoned(gw, session, now)
+        if why is None or session.impersonation is None:
+            continue
+        if why == "session_expired":
+            await gw.sessions.delete(session.id)
+        ended += await conclude(gw, None, session.impersonation, event="impersonation_end",
+                                reason=why, detail="ended by the sweeper")
+    return ended
+
+
+async def sweeper(gw: Gateway, every: float = SWEEP_SECONDS) -> None:
+    """Background task (app cleanup_ctx): sweep, forever."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await sweep(gw)
+        except Exception:
+            log.exception("impersonation sweep failed; trying again in %.0f s", every)
 
 
 def set_session_cookie(response: web.StreamResponse, gw: Gateway, session: Session) -> None:

@@ -1,82 +1,251 @@
-"""Tells the customer what a CSR did for them: a webhook after every impersonation."""
+"""Tells the customer what a CSR did for them: a webhook after every impersonation.
+
+The ledger counts the actions of running impersonations and lets exactly one caller close
+each one (the stop button, the re-check, the sweeper and the kill switch may race, on
+several replicas): the first gets the tally, audits the end and notifies; the others
+learn that it is already over.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
+import orjson
 
 from gateway.context import RequestContext
 from gateway.domain import Impersonation
 
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # seconds between attempts: five attempts in all
-KEEP_ACTIONS = 200
+if TYPE_CHECKING:
+    from gateway.assertion import AssertionSigner
+    from gateway.settings import Settings
+
+log = logging.getLogger("csr_gateway")
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # seconds before attempts 2..5: bounded, doubling
+ATTEMPT_TIMEOUT = 10.0
+KEEP_ACTIONS = 200  # state-changing actions listed per impersonation; the count goes on
+KEEP_SECONDS = 86_400  # a ledger entry nobody closed (a replica died) is dropped after a day
+RETRYABLE = frozenset({408, 425, 429})
 
 
 @dataclass
 class Tally:
     actions: int = 0
     changed: list[dict[str, Any]] = field(default_factory=list)
+    touched: float = field(default_factory=time.time)
+
+
+class Ledger(Protocol):
+    def count(self, imp_id: str, change: dict[str, Any] | None) -> None: ...
+    async def close_out(self, imp_id: str) -> Tally | None: ...
+    async def settle(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryLedger:
+    """One process (memory sessions): counts and closings in dicts, pruned after a day."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[str, Tally] = {}
+        self.closed: dict[str, float] = {}
+
+    def count(self, imp_id: str, change: dict[str, Any] | None) -> None:
+        tally = self.tallies.setdefault(imp_id, Tally())
+        tally.actions, tally.touched = tally.actions + 1, time.time()
+        if change is not None and len(tally.changed) < KEEP_ACTIONS:
+            tally.changed.append(change)
+
+    async def close_out(self, imp_id: str) -> Tally | None:
+        if imp_id in self.closed:
+            return None
+        self._prune()
+        self.closed[imp_id] = time.time()
+        return self.tallies.pop(imp_id, None) or Tally()
+
+    def _prune(self) -> None:
+        old = time.time() - KEEP_SECONDS
+        self.closed = {k: at for k, at in self.closed.items() if at >= old}
+        self.tallies = {k: t for k, t in self.tallies.items() if t.touched >= old}
+
+    async def settle(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisLedger:
+    """Shared by replicas (Redis sessions): HINCRBY and a capped list per impersonation;
+    the closing is a SET NX, so one replica wins. Counting writes run as owned tasks."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as redis
+
+        self.redis = redis.from_url(url)
+        self.prefix = prefix + "impersonation:"
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def count(self, imp_id: str, change: dict[str, Any] | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._count(imp_id, change))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _count(self, imp_id: str, change: dict[str, Any] | None) -> None:
+        key = self.prefix + imp_id
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hincrby(key, "actions", 1)
+                pipe.expire(key, KEEP_SECONDS)
+                if change is not None:
+                    pipe.rpush(key + ":changed", orjson.dumps(change))
+                    pipe.ltrim(key + ":changed", 0, KEEP_ACTIONS - 1)
+                    pipe.expire(key + ":changed", KEEP_SECONDS)
+                await pipe.execute()
+        except Exception as exc:  # a lost count must never fail the request it counts
+            log.warning("impersonation %s: action not counted: %r", imp_id, exc)
+
+    async def close_out(self, imp_id: str) -> Tally | None:
+        key = self.prefix + imp_id
+        await self.settle()
+        if not await self.redis.set(key + ":closed", b"1", nx=True, ex=KEEP_SECONDS):
+            return None
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(key, "actions")
+            pipe.lrange(key + ":changed", 0, -1)
+            pipe.delete(key, key + ":changed")
+            actions, changed, _ = await pipe.execute()
+        return Tally(int(actions or 0), [orjson.loads(c) for c in changed])
+
+    async def settle(self) -> None:
+        """This process's counting writes are in Redis before a tally is read."""
+        if self.pending:
+            await asyncio.wait(set(self.pending), timeout=5)
+
+    async def close(self) -> None:
+        await self.settle()
+        await self.redis.aclose()
+
+
+def make_ledger(settings: Settings) -> Ledger:
+    cfg = settings.sessions
+    return RedisLedger(cfg.redis_url, cfg.redis_prefix) if cfg.store == "redis" \
+        else MemoryLedger()
 
 
 class Notifier:
-    """Counts the actions of running impersonations and delivers a summary when they end.
+    """Counts what each impersonation did and, once it is over, delivers the summary.
 
-    Counts live in this process (with several replicas, each reports what it served).
-    Deliveries are tasks the notifier owns and awaits on shutdown.
+    Deliveries are tasks the notifier owns; shutdown waits for them (bounded), and one
+    that is cut short is audited as failed.
     """
 
-    def __init__(self, url: str | None, audit: Any) -> None:
-        self.url, self.audit = url, audit
-        self.tallies: dict[str, Tally] = {}
+    def __init__(self, url: str | None, audit: Any, ledger: Ledger | None = None,
+                 signer: AssertionSigner | None = None) -> None:
+        self.url, self.audit, self.signer = url, audit, signer
+        self.ledger: Ledger = ledger or MemoryLedger()
         self.tasks: set[asyncio.Task[None]] = set()
 
     def record(self, ctx: RequestContext, status: int) -> None:
-        imp = ctx.actor.impersonation if ctx.actor and ctx.actor.acting_as else None
-        if self.url is None or imp is None or (ctx.path or "").startswith("/_gateway/"):
-            return  # the gateway's own pages are not actions in the shop
-        tally = self.tallies.setdefault(imp.id, Tally())
-        tally.actions += 1
-        if ctx.state_changing and len(tally.changed) < KEEP_ACTIONS:
-            tally.changed.append({"method": ctx.method, "path": ctx.path, "status": status,
-                                  "at": time.time()})
+        """Pipeline hook, after every request: one action of the buyer's, if it was one."""
+        actor = ctx.actor
+        imp = actor.impersonation if actor is not None and actor.acting_as else None
+        if self.url is None or imp is None or ctx.decision != "allow" or \
+                ctx.reason == "public_page" or (ctx.path or "").startswith("/_gateway/"):
+            return  # not forwarded as the buyer, an asset, or the gateway's own page
+        change = None
+        if ctx.state_changing:
+            change = {"method": ctx.method, "path": ctx.path, "page": ctx.page,
+                      "action": ctx.action, "status": status, "at": round(time.time(), 3)}
+        self.ledger.count(imp.id, change)
+
+    async def ended(self, imp: Impersonation, company: str | None, why: str,
+                    session: aiohttp.ClientSession | None) -> bool:
+        """Close the impersonation once; True for the caller that did (it audits the end)."""
+        try:
+            tally = await self.ledger.close_out(imp.id)
+        except Exception as exc:  # the end itself must not fail: audit it, without counts
+            log.error("impersonation %s: ledger unavailable: %r", imp.id, exc)
+            tally = Tally()
+        if tally is None:
+            return False
+        if self.url is not None and session is not None:
+            summary = self.summary(imp, company, why, tally)
+            task = asyncio.get_running_loop().create_task(self._deliver(session, summary))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return True
 
     def finished(self, imp: Impersonation, company: str | None, reason: str,
                  session: aiohttp.ClientSession | None) -> None:
-        tally = self.tallies.pop(imp.id, Tally())
-        if self.url is None or session is None:
-            return
-        summary = {"event": "impersonation_finished", "impersonation_id": imp.id,
-                   "csr": imp.csr, "customer": imp.buyer, "company": company,
-                   "started_at": imp.started_at, "ended_at": time.time(), "ended_by": reason,
-                   "reason": imp.reason, "actions": tally.actions,
-                   "state_changing_actions": tally.changed}
-        task = asyncio.get_running_loop().create_task(self._deliver(session, summary))
+        """For callers that cannot await (they audit the end themselves)."""
+        task = asyncio.get_running_loop().create_task(
+            self._ended_quietly(imp, company, reason, session))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    async def _ended_quietly(self, imp: Impersonation, company: str | None, reason: str,
+                             session: aiohttp.ClientSession | None) -> None:
+        await self.ended(imp, company, reason, session)
+
+    @staticmethod
+    def summary(imp: Impersonation, company: str | None, why: str,
+                tally: Tally) -> dict[str, Any]:
+        return {"event": "impersonation_finished", "impersonation_id": imp.id,
+                "csr": imp.csr, "customer": imp.buyer, "company": company,
+                "started_at": round(imp.started_at, 3), "ended_at": round(time.time(), 3),
+                "ended_by": why, "reason": imp.reason, "actions": tally.actions,
+                "state_changing_actions": tally.changed}
+
+    def signature(self, body: bytes) -> dict[str, str]:
+        """The receiver checks X-Gateway-Signature with the gateway's JWKS."""
+        if self.signer is None:
+            return {}
+        digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
+        now = int(time.time())
+        token = self.signer.encode({"iss": self.signer.settings.issuer,
+                                    "aud": "impersonation-webhook", "iat": now,
+                                    "exp": now + 600, "body_sha256": digest})
+        return {"X-Gateway-Signature": token}
+
     async def _deliver(self, session: aiohttp.ClientSession, summary: dict[str, Any]) -> None:
         assert self.url is not None
-        last = "not tried"
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
-            await asyncio.sleep(delay)
-            try:
-                async with session.post(self.url, json=summary,
-                                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                    if resp.status < 300:
-                        self._audit(summary, "ok", attempt)
-                        return
-                    last = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                last = type(exc).__name__
-        self._audit(summary, "notify_failed", len(RETRY_DELAYS) + 1, last)
+        body = orjson.dumps(summary)
+        headers = {"Content-Type": "application/json",
+                   "Idempotency-Key": summary["impersonation_id"], **self.signature(body)}
+        attempts, last = 0, "not tried"
+        try:
+            for delay in (0.0, *RETRY_DELAYS):
+                await asyncio.sleep(delay)
+                attempts += 1
+                last, retry = await self._attempt(session, body, headers)
+                if last == "delivered" or not retry:
+                    break
+        except asyncio.CancelledError:
+            self._audit(summary, "notify_failed", attempts, "shutdown before delivery")
+            raise
+        self._audit(summary, "ok" if last == "delivered" else "notify_failed", attempts, last)
 
-    def _audit(self, summary: dict[str, Any], reason: str, attempts: int,
-               detail: str = "delivered") -> None:
+    async def _attempt(self, session: aiohttp.ClientSession, body: bytes,
+                       headers: dict[str, str]) -> tuple[str, bool]:
+        """One POST: (what happened, whether another attempt may help)."""
+        assert self.url is not None
+        try:
+            async with session.post(self.url, data=body, headers=headers, allow_redirects=False,
+                                    timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)) as resp:
+                if resp.status < 300:
+                    return "delivered", False
+                return f"HTTP {resp.status}", resp.status >= 500 or resp.status in RETRYABLE
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return type(exc).__name__, True
+
+    def _audit(self, summary: dict[str, Any], reason: str, attempts: int, detail: str) -> None:
         self.audit.emit("notification", user=summary["customer"], actor=summary["csr"],
                         csr=summary["csr"], company=summary["company"], reason=reason,
                         decision=None, impersonation_id=summary["impersonation_id"],
@@ -85,8 +254,13 @@ class Notifier:
 
     async def close(self) -> None:
         """Let deliveries in flight finish (bounded by their retries), then stop."""
+        await self.ledger.settle()
         if self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait(self.tasks, timeout=15)
-        for task in self.tasks:
+                await asyncio.wait(set(self.tasks), timeout=15)
+        for task in list(self.tasks):
             task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.ledger.close()
