@@ -1,4 +1,4 @@
-"""Tools for policy authors: decision tables, explain, matrix, shadow replay, lints."""
+"""Tools for policy authors: explain, the access matrix, shadow replay."""
 
 from __future__ import annotations
 
@@ -9,22 +9,6 @@ import pytest
 
 from gateway.cli import main
 from tests.conftest import ROOT, audit_lines, gw_of, login
-
-
-def test_shipped_decision_tables_pass(capsys) -> None:
-    """`policy test` runs the shipped tables (every persona x every page) green."""
-    assert main(["policy", "test"]) == 0
-    assert ", 0 failed" in capsys.readouterr().out
-
-
-def test_failing_table_shows_a_readable_diff(tmp_path: Path, capsys) -> None:
-    """A wrong expectation exits 1 and says who, what, expected and got."""
-    table = tmp_path / "t.yaml"
-    table.write_text('- {persona: csr-carol, request: "GET /reports", expect: deny}\n')
-    assert main(["policy", "test", str(table)]) == 1
-    out = capsys.readouterr().out
-    assert f"FAIL {table}:1  csr-carol GET /reports" in out
-    assert "expected deny, got allow (ok) [page reports, action view]" in out
 
 
 @pytest.mark.parametrize(("argv", "words"), [
