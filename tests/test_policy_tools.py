@@ -33,20 +33,36 @@ def test_explain_names_the_deciding_rules(capsys, argv: list[str], words: list[s
         assert word in out, out
 
 
-def test_matrix_table_and_html(capsys) -> None:
-    """The matrix shows R3's CSR pages, R13's assigners, and the impersonated row."""
+def test_matrix_json_has_groups_pages_admin_areas_and_acting_rows(capsys) -> None:
+    """The matrix shows R3's CSR pages, R13's assigners, the admin area, and CSR as Buyer."""
     assert main(["policy", "matrix", "--format", "json"]) == 0
     import orjson
 
     data = orjson.loads(capsys.readouterr().out)
-    csr = data["rows"]["CSR"]
-    assert csr["reports"] == "view" and csr["select_user"] == "view"
-    assert csr["shop_admin"] == "-" and csr["change_password"] == "-"
-    assert data["rows"]["Sales Admin"]["order_assignment"] == "assign"
-    acting = next(v for k, v in data["rows"].items() if " as " in k)
-    assert acting["checkout"] != "-" and acting["change_password"] == "-"
+    csr, rows = data["rows"]["CSR"], data["rows"]
+    assert csr["reports"] == "view" and csr["select_user"] == "view+submit"
+    assert csr["shop_admin"] == "-" and csr["change_password"] == "-" and csr["cart"] == "-"
+    assert rows["Sales Admin"]["order_assignment"] == "assign"
+    assert rows["Administrator"]["order_assignment"] == "assign" and csr["order_assignment"] == "-"
+    assert rows["Sales Admin"]["admin:sessions"] == "read"
+    assert rows["Administrator"]["admin:users"] == "read+manage"
+    assert [k for k in rows if " as " in k] == ["CSR as Buyer"]
+    acting = rows["CSR as Buyer"]
+    assert acting["checkout"] == "view+order+quote" and acting["change_password"] == "-"
+    assert acting["admin:users"] == "-" and acting["my_account"] == "view"
+
+
+def test_matrix_table_and_html(capsys) -> None:
+    """The terminal table lists pages down and groups across; HTML is a table too."""
+    assert main(["policy", "matrix"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["Administrator", "CSR", "Buyer"]
+    assert lines[0].endswith("CSR as Buyer")
+    reports = next(line for line in lines if line.startswith("reports "))
+    assert reports.split() == ["reports", "view", "view", "view", "view", "view", "view"]
     assert main(["policy", "matrix", "--format", "html"]) == 0
-    assert "<table class='matrix'>" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("<table class='matrix'>") and "<th scope='col'>CSR as Buyer</th>" in out
 
 
 async def test_replay_reports_changed_decisions(gateway, tmp_path: Path, capsys) -> None:

@@ -1,4 +1,8 @@
-"""The access matrix: which group may do what on which page, alone and while impersonating."""
+"""The access matrix: what each group may do on each page and admin area, and while acting.
+
+Every cell is asked of the engine, as the gateway asks it, for a stand-in person who is in
+just that group: the matrix shows what the policy grants per group (R3), whoever is in it.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +12,76 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.domain import BUILTIN_GROUPS, CSR_GROUP, Actor, User
+from gateway.domain import BUILTIN_GROUPS, CUSTOMER, STAFF, Actor, User
 
 if TYPE_CHECKING:
     from gateway.policy.tools import Bench
 
+ADMIN_AREAS = ("users", "groups", "companies", "assignments", "sessions", "transactions",
+               "policy")
+STAND_IN_COMPANY = "<company>"
 
 
 @dataclass(frozen=True)
 class Matrix:
-    pages: list[str]
-    rows: dict[str, dict[str, str]]  # row label -> page -> "view+submit" | "view" | "-"
+    pages: list[str]  # columns: page names, then "admin:<area>"
+    rows: dict[str, dict[str, str]]  # row label -> column -> "view+submit" | "view" | "-"
 
 
 def page_actions(bench: Bench, page: str) -> list[str]:
-    """The actions the routes of a page can ask about (view first)."""
+    """The actions the routes (or the gateway's own page) can ask about, view first."""
     found = {r.action_for(m) for r in bench.routes.routes if r.spec.page == page
              for m in r.methods}
+    if page == "select_user":
+        found = {"view", "submit"}
     return sorted(found or {"view"}, key=lambda a: (a != "view", a))
 
 
-def _cell(bench: Bench, actor: Actor, page: str) -> str:
-    spec = bench.settings.pages[page]
-    allowed = [a for a in page_actions(bench, page)
-               if bench.engine.page(actor, a, spec, bench.directory).allowed]
+def groups(bench: Bench) -> list[str]:
+    """The built-in groups, then any other group someone in the directory is in."""
+    seen = dict.fromkeys(BUILTIN_GROUPS)
+    for user in bench.directory.users.values():
+        seen.update(dict.fromkeys(user.groups))
+    return list(seen)
+
+
+def stand_in(group: str, kind: str = STAFF) -> User:
+    """A person in just this group (not in the directory: never cached)."""
+    return User(f"<{group}>", "", kind=kind, company=STAND_IN_COMPANY if kind == CUSTOMER
+                else None, groups=(group,), assigned_companies=(STAND_IN_COMPANY,))
+
+
+def _cell(bench: Bench, actor: Actor, column: str) -> str:
+    if column.startswith("admin:"):
+        area = column[len("admin:"):]
+        allowed = [a for a in ("read", "manage")
+                   if bench.engine.admin(actor, a, area, bench.directory).allowed]
+    else:
+        spec = bench.settings.pages[column]
+        if column == "select_user":  # the gateway asks it as the real person
+            actor = Actor(actor.user)
+        allowed = [a for a in page_actions(bench, column)
+                   if bench.engine.page(actor, a, spec, bench.directory).allowed]
     return "+".join(allowed) if allowed else "-"
 
 
 def access_matrix(bench: Bench) -> Matrix:
-    """One row per group, plus 'CSR acting as <buyer>' rows for the seed's customers."""
-    pages = [p for p, spec in bench.settings.pages.items() if not spec.public]
+    """One row per group; then one per (impersonator group, buyer group) pair the policy
+    lets act, e.g. "CSR as Buyer"."""
+    columns = [p for p, spec in bench.settings.pages.items() if not spec.public]
+    columns += [f"admin:{area}" for area in ADMIN_AREAS]
     rows: dict[str, dict[str, str]] = {}
-    for group in BUILTIN_GROUPS:
-        actor = Actor(User(f"<{group}>", "", groups=(group,)), directory_version=-2)
-        rows[group] = {p: _cell(bench, actor, p) for p in pages}
-    csrs = [u for u in bench.directory.users.values() if CSR_GROUP in u.groups]
-    for csr in csrs[:1]:
-        for buyer in bench.directory.users.values():
-            if buyer.kind == "customer" and buyer.company in csr.assigned_companies:
-                actor = Actor(csr, buyer, directory_version=bench.directory.version)
-                rows[f"{csr.username} as {buyer.username}"] = {
-                    p: _cell(bench, actor, p) for p in pages}
-                break
-    return Matrix(pages, rows)
+    names = groups(bench)
+    for group in names:
+        rows[group] = {c: _cell(bench, Actor(stand_in(group)), c) for c in columns}
+    for group in names:
+        csr = stand_in(group)
+        for buyer_group in names:
+            buyer = stand_in(buyer_group, CUSTOMER)
+            if bench.engine.impersonation(Actor(csr), buyer, bench.directory).allowed:
+                rows[f"{group} as {buyer_group}"] = {
+                    c: _cell(bench, Actor(csr, buyer), c) for c in columns}
+    return Matrix(columns, rows)
 
 
 def render(matrix: Matrix, fmt: str) -> str:
@@ -59,23 +90,31 @@ def render(matrix: Matrix, fmt: str) -> str:
                             option=orjson.OPT_INDENT_2).decode()
     if fmt == "html":
         return render_html(matrix)
-    width = max(len(r) for r in matrix.rows) + 2
-    cols = [max([len(p)] + [len(cells[p]) for cells in matrix.rows.values()])
-            for p in matrix.pages]
-    head = " " * width + " ".join(p.ljust(c) for p, c in zip(matrix.pages, cols, strict=True))
-    lines = [head]
-    for label, cells in matrix.rows.items():
-        lines.append(label.ljust(width) + " ".join(
-            cells[p].ljust(c) for p, c in zip(matrix.pages, cols, strict=True)))
-    return "\n".join(lines)
+    return render_text(matrix)
+
+
+def render_text(matrix: Matrix) -> str:
+    """Pages down, groups across (narrow enough for a terminal)."""
+    labels = list(matrix.rows)
+    first = max(len(p) for p in matrix.pages) + 2
+    widths = [max([len(label)] + [len(matrix.rows[label][p]) for p in matrix.pages]) + 2
+              for label in labels]
+    lines = ["".ljust(first) + "".join(label.ljust(w) for label, w in zip(labels, widths,
+                                                                           strict=True))]
+    for page in matrix.pages:
+        lines.append(page.ljust(first) + "".join(
+            matrix.rows[label][page].ljust(w) for label, w in zip(labels, widths, strict=True)))
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def render_html(matrix: Matrix) -> str:
-    head = "".join(f"<th scope='col'>{html.escape(p)}</th>" for p in matrix.pages)
+    """Pages down, groups across, as a table for the admin pages."""
+    labels = list(matrix.rows)
+    head = "".join(f"<th scope='col'>{html.escape(label)}</th>" for label in labels)
     body = "".join(
-        f"<tr><th scope='row'>{html.escape(label)}</th>" + "".join(
+        f"<tr><th scope='row'>{html.escape(page)}</th>" + "".join(
             f"<td class='{'yes' if v != '-' else 'no'}'>{html.escape(v)}</td>"
-            for v in (cells[p] for p in matrix.pages)) + "</tr>"
-        for label, cells in matrix.rows.items())
+            for v in (matrix.rows[label][page] for label in labels)) + "</tr>"
+        for page in matrix.pages)
     return (f"<table class='matrix'><thead><tr><th></th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
