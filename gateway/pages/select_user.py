@@ -18,6 +18,17 @@ from gateway.responses import render, safe_next, see_other
 from gateway.state import GATEWAY, Gateway
 
 PAGE_SIZE = 50
+SELECT_USER = "/_gateway/select-user"
+REASON_MAX = 200
+# Why a listed buyer cannot be picked, in the CSR's words (the policy's reason codes).
+NOT_SELECTABLE = {
+    "not_customer": "Prospect: not a customer yet",
+    "buyer_inactive": "Account inactive",
+    "buyer_is_privileged": "Staff account",
+    "company_no_impersonation": "Company does not allow impersonation",
+    "no_consent": "Has not allowed assistance",
+    "not_assigned": "Company not assigned to you",
+}
 
 
 def _require_page(gw: Gateway, ctx: RequestContext, actor: Actor, action: str) -> None:
@@ -26,8 +37,8 @@ def _require_page(gw: Gateway, ctx: RequestContext, actor: Actor, action: str) -
     if page is None:
         raise Forbidden("policy_denied")
     ctx.page, ctx.action = page.name, action
-    decision = gw.policy.page(dataclasses.replace(actor, acting_as=None, impersonation=None),
-                              action, page, gw.directory.snapshot)
+    decision = gw.policy.page(impersonation.as_self(actor), action, page,
+                              gw.directory.snapshot)
     if not decision.allowed:
         ctx.deny(decision.reason, decision.policy_rev)
         raise Forbidden(decision.reason)
@@ -75,6 +86,7 @@ class BuyerList:
     company: str
     q: str
     buyers: list[User]
+    refusals: dict[str, str | None]  # username -> why not selectable (None: selectable)
     total: int
     page: int
     pages: int
@@ -88,15 +100,34 @@ async def buyer_list(request: web.Request) -> BuyerList:
     company, q = request.query.get("company", ""), request.query.get("q", "")
     found = find_buyers(gw, actor.user, company, q)
     shown, page, pages = _paged(request, found)
-    return BuyerList(assigned_companies(gw, actor.user), company, q, shown, len(found), page,
-                     pages)
+    return BuyerList(assigned_companies(gw, actor.user), company, q, shown,
+                     refusals(gw, actor, shown), len(found), page, pages)
+
+
+def refusals(gw: Gateway, actor: Actor, buyers: list[User]) -> dict[str, str | None]:
+    """The policy, asked per shown buyer (cached): a button only where a start would pass."""
+    me, snapshot = impersonation.as_self(actor), gw.directory.snapshot
+    found: dict[str, str | None] = {}
+    for buyer in buyers:
+        decision = gw.policy.impersonation(me, buyer, snapshot)
+        found[buyer.username] = None if decision.allowed else decision.reason
+    return found
+
+
+def _where_from(request: web.Request) -> str:
+    """Where "Logout Buyer" returns to: `next`, else the page that linked here."""
+    came_from = _referer_path(request)
+    if came_from and came_from.split("?")[0] == SELECT_USER:
+        came_from = None  # a search on this page: keep the first page's origin
+    return _return_target(request.query.get("next") or came_from, "")
 
 
 async def select_user(request: web.Request) -> web.StreamResponse:
     gw, found = request.app[GATEWAY], await buyer_list(request)
     return render(request, "select_user.html", companies=found.companies,
-                  company=found.company, q=found.q, buyers=found.buyers, page=found.page,
-                  pages=found.pages, total=found.total,
+                  company=found.company, q=found.q, buyers=found.buyers,
+                  refusals=found.refusals, labels=NOT_SELECTABLE, page=found.page,
+                  pages=found.pages, total=found.total, next=_where_from(request),
                   reason_required=gw.settings.impersonation.reason_required)
 
 
@@ -110,8 +141,16 @@ async def buyers_api(request: web.Request) -> web.StreamResponse:
         "buyers": [{"username": u.username, "name": u.display_name, "email": u.email,
                     "account_number": u.account_number, "company": u.company,
                     "company_name": snapshot.company_name(u.company), "kind": u.kind,
-                    "selectable": u.kind == CUSTOMER} for u in found.buyers],
+                    "selectable": found.refusals[u.username] is None,
+                    "not_selectable_reason": found.refusals[u.username]}
+                   for u in found.buyers],
     }, headers={"Cache-Control": "no-store"})
+
+
+def clean_reason(text: str) -> str:
+    """One printable line: the reason goes into audit lines, the JWT and the banner."""
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(printable.split())[:REASON_MAX]
 
 
 async def start(request: web.Request) -> web.StreamResponse:
@@ -121,7 +160,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     fields = await read_fields(request)
     check_csrf(request, ctx.session, fields)
     ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
-    buyer_name, reason = fields.get("buyer", "").strip(), fields.get("reason", "").strip()[:200]
+    buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = gw.directory.snapshot.user(buyer_name)
     why = _refusal(gw, actor, buyer, reason)
     if why is None:
@@ -132,7 +171,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     if why is not None:
         _denied(gw, ctx, actor, buyer_name, buyer, why, reason)
     assert buyer is not None
-    back = safe_next(_referer_path(request), "/_gateway/select-user")
+    back = _return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
     await impersonation.start(gw, ctx, ctx.session, buyer, reason, back)
     ctx.actor = dataclasses.replace(actor, acting_as=buyer,
                                     impersonation=ctx.session.impersonation)
@@ -172,6 +211,15 @@ def _referer_path(request: web.Request) -> str | None:
     return None
 
 
+def _return_target(target: str | None, default: str) -> str:
+    """A local page to GET afterwards: never another site, never a gateway action."""
+    path = safe_next(target, default)
+    if path.startswith("/_gateway") and path.split("?")[0] not in (SELECT_USER,
+                                                                   "/_gateway/account"):
+        return default
+    return path
+
+
 async def stop(request: web.Request) -> web.StreamResponse:
     gw, ctx = request.app[GATEWAY], request[CTX]
     actor = await authenticate(request, gw, ctx)
@@ -184,4 +232,4 @@ async def stop(request: web.Request) -> web.StreamResponse:
     if imp is None:
         return see_other("/")
     await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop", reason="ok")
-    return see_other(imp.return_to or "/_gateway/select-user")
+    return see_other(imp.return_to or SELECT_USER)
