@@ -9,6 +9,9 @@ from gateway.policy import PolicyEngine, PolicyLoadError
 
 
 def check_config(path: str) -> int:
+    """0 when the configuration and policy load (warnings may follow), 1 when they don't."""
+    from gateway.app import policy_constants
+
     try:
         settings = load_settings(path)
     except ConfigError as exc:
@@ -16,10 +19,10 @@ def check_config(path: str) -> int:
         print(f"{len(exc.problems)} problem(s) in {path}", file=sys.stderr)
         return 1
     try:
-        engine = PolicyEngine(settings.policies_dir,
-                              {"REQUIRE_CONSENT": settings.impersonation.require_consent})
+        engine = PolicyEngine(settings.policies_dir, policy_constants(settings))
     except PolicyLoadError as exc:
         print(f"{exc}", file=sys.stderr)
+        print(f"policy in {settings.policies_dir} does not load", file=sys.stderr)
         return 1
     from gateway.policy.lint import lint
 

@@ -79,36 +79,3 @@ async def test_replay_reports_changed_decisions(gateway, tmp_path: Path, capsys)
     assert main(["policy", "test", "--replay", audit, "--policies", str(candidate)]) == 1
     out = capsys.readouterr().out
     assert "CHANGED" in out and "csr-carol GET /reports: allow/ok -> deny/policy_denied" in out
-
-
-def test_check_warns_about_csr_who_is_admin(tmp_path: Path, capsys) -> None:
-    """R4: `check` warns when a user is both CSR and Administrator."""
-    import yaml
-
-    seed = yaml.safe_load((ROOT / "config" / "directory.yaml").read_text())
-    seed["users"][1]["groups"] = ["CSR", "Administrator"]
-    (tmp_path / "directory.yaml").write_text(yaml.safe_dump(seed))
-    config = yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text())
-    config["policies_dir"] = str(ROOT / "policies")
-    (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(config))
-    assert main(["check", "--config", str(tmp_path / "gateway.yaml")]) == 0
-    out = capsys.readouterr().out
-    assert 'user "csr-carol" is both CSR and Administrator (R4)' in out
-
-
-def test_check_warns_about_grants_that_never_apply(tmp_path: Path, capsys) -> None:
-    """A grant for a page no config declares, or a group nobody has, is reported."""
-    import yaml
-
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", policies)
-    with (policies / "pages.polar").open("a") as fh:
-        fh.write('\ngrant("CSR", "billing", "view");\ngrant("Ghosts", "reports", "view");\n')
-    config = yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text())
-    config["policies_dir"] = str(policies)
-    config["directory"]["seed"] = str(ROOT / "config" / "directory.yaml")
-    (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(config))
-    assert main(["check", "--config", str(tmp_path / "gateway.yaml")]) == 0
-    out = capsys.readouterr().out
-    assert 'grant("CSR", "billing", ...) is never used: no page "billing"' in out
-    assert 'grant("Ghosts", "reports", ...) is never used: no group "Ghosts"' in out
