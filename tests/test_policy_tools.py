@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
-from tests.conftest import ROOT, audit_lines, gw_of, login
+from tests.conftest import ROOT, audit_lines, gw_of, impersonate, login, write_config
 
 
 @pytest.mark.parametrize(("argv", "words"), [
@@ -65,17 +66,75 @@ def test_matrix_table_and_html(capsys) -> None:
     assert out.startswith("<table class='matrix'>") and "<th scope='col'>CSR as Buyer</th>" in out
 
 
-async def test_replay_reports_changed_decisions(gateway, tmp_path: Path, capsys) -> None:
-    """Recorded traffic re-decided by a candidate policy: every changed decision is listed."""
+async def _record_traffic(gateway) -> str:
+    """A CSR's day: Reports, Select User, then acting for buyer-alice on her cart and an
+    admin page; a buyer on her password page. Returns the audit file."""
     await login(gateway, "csr-carol")
-    await gateway.get("/reports")
+    for path in ("/reports", "/_gateway/select-user", "/account/password"):
+        await gateway.get(path)
+    assert await impersonate(gateway, "buyer-alice") == 303
+    for path in ("/cart", "/reports", "/_gateway/admin/users"):
+        await gateway.get(path)
+    gateway.session.cookie_jar.clear()
+    await login(gateway, "buyer-alice")
+    await gateway.get("/account/password")
     audit_lines(gateway)
-    candidate = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", candidate)
+    return str(gw_of(gateway).settings.audit.path)
+
+
+def _candidate(tmp_path: Path, old: str, new: str) -> Path:
+    candidate = tmp_path / "candidate"
+    shutil.copytree(ROOT / "policies", candidate, dirs_exist_ok=True)
     pages = candidate / "pages.polar"
-    pages.write_text(pages.read_text().replace('grant("CSR", "reports", "view");', ""))
-    audit = gw_of(gateway).settings.audit.path
+    assert old in pages.read_text()
+    pages.write_text(pages.read_text().replace(old, new))
+    return candidate
+
+
+async def test_replay_with_the_same_policy_changes_nothing(gateway, capsys) -> None:
+    """Recorded traffic re-decided by the policy that decided it: nothing changes, exit 0."""
+    audit = await _record_traffic(gateway)
     assert main(["policy", "test", "--replay", audit]) == 0
+    out = capsys.readouterr().out
+    assert "CHANGED" not in out and "REASON" not in out
+    assert "7 replayed" in out and "0 decision(s) would change" in out
+
+
+@pytest.mark.parametrize(("old", "new", "lines"), [
+    ('grant("CSR", "reports", "view");', "",
+     ["csr-carol GET /reports: allow/ok -> deny/policy_denied",
+      "csr-carol as buyer-alice GET /reports: allow/ok -> deny/policy_denied",
+      "2 decision(s) would change"]),
+    ('acting_grant("CSR", "cart", "*");', "",
+     ["csr-carol as buyer-alice GET /cart: allow/ok -> deny/policy_denied",
+      "1 decision(s) would change"]),
+    ('grant("Buyer", "change_password", "*");', "",
+     ["buyer-alice GET /account/password: allow/ok -> deny/policy_denied",
+      "1 decision(s) would change"]),
+], ids=["csr-loses-reports", "csr-loses-cart-while-acting", "buyer-loses-password-page"])
+async def test_replay_reports_changed_decisions(gateway, tmp_path: Path, capsys, old: str,
+                                               new: str, lines: list[str]) -> None:
+    """A candidate policy: every recorded decision it would change is listed; exit 1."""
+    audit = await _record_traffic(gateway)
+    candidate = _candidate(tmp_path, old, new)
     assert main(["policy", "test", "--replay", audit, "--policies", str(candidate)]) == 1
     out = capsys.readouterr().out
-    assert "CHANGED" in out and "csr-carol GET /reports: allow/ok -> deny/policy_denied" in out
+    for line in lines:
+        assert line in out, out
+
+
+async def test_replay_can_use_the_live_directory(gateway, tmp_path: Path, capsys) -> None:
+    """With --live-directory the replay reads the gateway's database: a CSR moved out of
+    the CSR group there changes the recorded decisions, the seed file would not."""
+    from gateway.directory.service import DirectoryService
+
+    audit = await _record_traffic(gateway)
+    gw = gw_of(gateway)
+    await DirectoryService(gw.directory).update_user("csr-carol", {"groups": ["Buyer"]})
+    config = write_config(tmp_path, "http://127.0.0.1:9", 8080)
+    argv = ["policy", "test", "--replay", audit, "--config", str(config)]
+    assert await asyncio.to_thread(main, argv) == 0  # main runs its own event loop
+    assert await asyncio.to_thread(main, [*argv, "--live-directory"]) == 1
+    out = capsys.readouterr().out
+    assert 'csr-carol GET /_gateway/select-user: allow/ok -> deny/policy_denied' in out
+    assert "csr-carol as buyer-alice GET /cart: allow/ok -> deny/not_impersonator" in out

@@ -37,13 +37,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="gateway configuration (default: config/gateway.yaml)")
     parser.add_argument("--policies", metavar="DIR", help="policy directory to use instead")
+    parser.add_argument("--live-directory", action="store_true",
+                        help="decide with the configured directory database, not its seed file")
 
 
 def _run(name: str):  # type: ignore[no-untyped-def]
     def run(args: argparse.Namespace) -> int:
+        import sys
+
         from gateway.policy import tools
 
-        return int(getattr(tools, f"cmd_{name}")(args))
+        try:
+            return int(getattr(tools, f"cmd_{name}")(args))
+        except tools.UnknownUser as exc:
+            print(exc, file=sys.stderr)
+            return 2
     return run
 
 

@@ -1,4 +1,4 @@
-"""Shadow mode: re-decide recorded requests with a candidate policy, report what changes."""
+"""Shadow mode: re-decide recorded requests with a candidate policy, report what would change."""
 
 from __future__ import annotations
 
@@ -7,45 +7,61 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.audit.query import read_records
+from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from gateway.policy.tools import Bench
 
-# Reasons decided before or after the policy: replaying them says nothing about the policy.
-NOT_POLICY = {"bad_path", "spoofed_header", "malformed_request", "unauthenticated",
-              "session_expired", "csrf_failed", "upstream_unavailable", "upstream_timeout",
-              "upstream_busy", "body_too_large", "audit_unavailable", "method_override",
-              "upgrade_refused", "dependency_unavailable", "session_store_unavailable"}
+# Reasons the policy gives (or the absence of a question, for public pages). Anything else
+# (bad path, CSRF, upstream down, expiry...) was decided outside the policy: not replayed.
+POLICY_REASONS = {"ok", "public_page", "policy_denied", "sensitive_page", "policy_error",
+                  "already_impersonating", "not_impersonator", "csr_inactive", "self",
+                  "buyer_inactive", "not_customer", "buyer_is_privileged", "not_assigned",
+                  "company_no_impersonation", "no_consent"}
 
 
-def replayable(record: dict[str, Any]) -> bool:
-    return (record.get("event") == "request" and record.get("actor") is not None
-            and record.get("page") is not None and record.get("reason") not in NOT_POLICY
-            and not str(record.get("path") or "").startswith("/_gateway/"))
+def replayable(bench: Bench, record: dict[str, Any]) -> bool:
+    """A request the policy decided: a known actor, a page, a reason of the policy's."""
+    if record.get("event") != "request" or not record.get("actor") or not record.get("page"):
+        return False
+    if record.get("reason") not in POLICY_REASONS:
+        return False
+    try:  # gateway paths only when they are questions (Select User, admin area)
+        bench.question(str(record.get("method")), _path(record))
+    except GatewayError:
+        return False
+    return True
+
+
+def _path(record: dict[str, Any]) -> str:
+    return str(record.get("path") or "").split("?", 1)[0]
 
 
 def replay(bench: Bench, audit_file: Path) -> int:
     """Prints every changed decision; exit 1 when any would change, 0 when none."""
     counts: Counter[str] = Counter()
     for record in read_records([audit_file]):
-        if not replayable(record):
+        if not replayable(bench, record):
             continue
         counts["replayed"] += 1
-        acting = record["user"] if record.get("csr") else None
-        path = str(record["path"]).split("?", 1)[0]
-        if acting and acting not in bench.directory.users:
+        actor = str(record["actor"])
+        acting = str(record["user"]) if record.get("csr") and record.get("user") else None
+        if any(name not in bench.directory.users for name in (actor, acting) if name):
             counts["skipped"] += 1
             continue
-        if record["actor"] not in bench.directory.users:
-            counts["skipped"] += 1
-            continue
-        now = bench.decide(record["actor"], acting, str(record["method"]), path)
+        path, method = _path(record), str(record["method"])
+        now = bench.decide(actor, acting, method, path)
+        was = f"{record.get('decision')}/{record.get('reason')}"
+        who = actor + (f" as {acting}" if acting else "")
         if now.decision != record.get("decision"):
             counts["changed"] += 1
-            who = record["actor"] + (f" as {acting}" if acting else "")
-            print(f"CHANGED {record.get('ts')} {who} {record['method']} {path}: "
-                  f"{record.get('decision')}/{record.get('reason')} -> "
-                  f"{now.decision}/{now.reason}")
-    print(f"{counts['replayed']} replayed, {counts['changed']} would change, "
-          f"{counts['skipped']} skipped (users not in the directory)")
+            print(f"CHANGED {record.get('ts')} {who} {method} {path}: "
+                  f"{was} -> {now.decision}/{now.reason}")
+        elif now.reason != record.get("reason") and now.reason != "public_page":
+            counts["reason"] += 1
+            print(f"REASON  {record.get('ts')} {who} {method} {path}: "
+                  f"{was} -> {now.decision}/{now.reason}")
+    print(f"{counts['replayed']} replayed under policy {bench.engine.rev}: "
+          f"{counts['changed']} decision(s) would change, {counts['reason']} reason(s) "
+          f"would change, {counts['skipped']} skipped (people not in the directory)")
     return 1 if counts["changed"] else 0
