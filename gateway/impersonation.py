@@ -62,13 +62,17 @@ async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
     why = lapse_reason(gw, actor)
     if why is None:
         return actor
-    assert ctx.session is not None and actor.impersonation is not None
-    ctx.extra.update(ctx.identity_fields())  # the refused request stays the buyer's line
+    imp = actor.impersonation
+    assert ctx.session is not None and imp is not None
+    ctx.extra.update(  # the refused request's line stays the impersonated one
+        user=imp.buyer, actor=imp.csr, csr=imp.csr, impersonation_id=imp.id,
+        company=actor.acting_as.company if actor.acting_as else None,
+        impersonation_reason=imp.reason)
     await end(gw, ctx, ctx.session, event="impersonation_end", reason=why)
     ctx.actor = as_self(actor)  # the page that says so is the CSR's own
     public = ENDED_BECAUSE.get(why, "Your session as this buyer has ended.")
     raise ImpersonationEnded(why, f"{public} You are yourself again.",
-                             detail=f"{actor.impersonation.buyer}: {why}")
+                             detail=f"{imp.buyer}: {why}")
 
 
 async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
