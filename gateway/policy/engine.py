@@ -17,6 +17,7 @@ from oso import Oso, Variable
 from polar.exceptions import OsoError
 
 from gateway.domain import Actor, DirectorySnapshot, Page, User
+from gateway.policy.rulegraph import read_graph
 from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
 
 log = logging.getLogger("csr_gateway")
@@ -35,6 +36,10 @@ IMPERSONATION_RULE = "allow_impersonation"  # (Principal, User)
 REFUSAL_RULE = "impersonation_refused"      # (Principal, User, why): the denial's reason
 ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
 QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE)
+SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
+              IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",
+              REFUSAL_RULE: "impersonation_refused(actor, buyer, why)",
+              ADMIN_RULE: "allow_admin(actor, action, resource)"}
 
 CACHE_LIMIT = 200_000
 # Warnings that mean the policy cannot be what its author meant: refused like errors.
@@ -103,6 +108,10 @@ def build_snapshot(directory: Path, constants: Mapping[str, object]) -> PolicySn
     fatal = [w for w in warnings if any(f in w for f in FATAL_WARNINGS)]
     if fatal:
         raise _load_error(Exception(fatal[0]), files)
+    missing = [q for q in QUESTIONS if q not in read_graph(files).rules]
+    if missing:
+        raise PolicyLoadError("the gateway asks " + ", ".join(SIGNATURES[q] for q in missing)
+                              + ": no rule defines it", str(directory))
     return PolicySnapshot(oso, rev, files, warnings=warnings)
 
 
