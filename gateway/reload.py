@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from gateway.policy import PolicyLoadError
+from gateway.policy.engine import content_rev, policy_files
 from gateway.state import Gateway
 
 log = logging.getLogger("csr_gateway")
@@ -13,7 +14,9 @@ WATCH_SECONDS = 1.0
 
 
 def reload_policy(gw: Gateway, trigger: str) -> bool:
-    """Build, self-check and swap; on failure the old policy keeps serving."""
+    """Build a fresh engine, load, self-check (`?=`), then swap; on failure the old policy
+    keeps serving, and the failure shows in the audit, readyz and metrics until a good
+    load. Requests in flight finish on the snapshot they started with."""
     old = gw.policy.rev
     try:
         snapshot = gw.policy.reload()
@@ -27,21 +30,22 @@ def reload_policy(gw: Gateway, trigger: str) -> bool:
     gw.metrics.policy_reloads.labels("ok").inc()
     gw.metrics.policy_ok.set(1)
     gw.audit.emit("policy_reload", reason="ok", policy_rev=snapshot.rev, trigger=trigger,
-                  detail=f"{old} -> {snapshot.rev}")
+                  detail=f"{old} -> {snapshot.rev}" if old != snapshot.rev else
+                  f"{old} (unchanged)")
     log.info("policy reloaded (%s): %s -> %s", trigger, old, snapshot.rev)
     return True
 
 
 async def policy_watcher(gw: Gateway) -> None:
-    """Poll the policy files' content hash; a change (or a fixed broken file) reloads."""
-    seen = gw.policy.rev
+    """Poll the policy files' content hash. New content (not the serving policy, nor content
+    that already failed) reloads; an editor still writing just reloads again next time."""
+    failed: str | None = None
     while True:
         await asyncio.sleep(WATCH_SECONDS)
         try:
-            from gateway.policy.engine import content_rev, policy_files
             now = content_rev(policy_files(gw.policy.directory))
         except OSError:
             continue
-        if now != seen:
-            seen = now
-            reload_policy(gw, "file_change")
+        if now == failed or (now == gw.policy.rev and gw.policy.last_error is None):
+            continue  # back to the serving content after a failure: reload, clear the flag
+        failed = None if reload_policy(gw, "file_change") else now

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import time
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 
 from gateway.reload import reload_policy
@@ -104,13 +106,14 @@ async def test_no_request_dropped_during_reloads(make_gateway, policy_dir) -> No
     assert [r.status for r in results[1:]] == [200] * 200
 
 
-async def test_sighup_and_file_watch_reload_a_running_gateway(tmp_path, seeded_directory,
-                                                             policy_dir, upstream) -> None:
-    """A real `csr-gateway run`: SIGHUP reloads, and so does editing a watched file."""
+async def test_sighup_reloads_a_running_gateway(tmp_path, seeded_directory, policy_dir,
+                                               upstream) -> None:
+    """A real `csr-gateway run` (no file watch): SIGHUP swaps in an edited policy, and a
+    broken one leaves the old serving, visible in readyz and the audit file."""
     shutil.copyfile(seeded_directory, tmp_path / "directory.sqlite3")
     port = free_port()
     config = write_config(tmp_path, upstream.url, port, policies_dir=str(policy_dir),
-                          watch_policies=True, audit={"fsync": "always"})
+                          watch_policies=False, audit={"fsync": "always"})
     proc = start_gateway_process(config, port)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -119,11 +122,92 @@ async def test_sighup_and_file_watch_reload_a_running_gateway(tmp_path, seeded_d
             edit(policy_dir, "# Self-checks", "# Self-checks (edited)")
             proc.send_signal(signal.SIGHUP)
             second = await _wait_rev(session, base, first)
-            edit(policy_dir, "# Self-checks (edited)", "# Self-checks (edited twice)")
-            third = await _wait_rev(session, base, second)
-        assert len({first, second, third}) == 3
+            edit(policy_dir, 'grant("CSR", "reports", "view");', 'grant("CSR" "reports");')
+            proc.send_signal(signal.SIGHUP)
+            ready = await _wait_degraded(session, base)
+        assert ready["policy_rev"] == second and ready["ready"] is True
+        lines = [orjson.loads(line) for line in (tmp_path / "audit.jsonl").read_bytes().split(
+            b"\n") if line.strip()]
+        reload = [r for r in lines if r["event"] == "policy_reload"][-1]
+        assert reload["trigger"] == "sighup" and reload["policy_rev"] == second
+        failed = [r for r in lines if r["event"] == "policy_reload_failed"][-1]
+        assert failed["trigger"] == "sighup" and failed["file"].endswith("pages.polar")
+        assert failed["line"] > 0 and failed["policy_rev"] == second
     finally:
         stop_process(proc)
+
+
+async def test_watcher_reloads_edits_and_reports_broken_files(make_gateway, policy_dir,
+                                                              monkeypatch) -> None:
+    """The file watcher: an edit reloads once; a broken save is reported once and keeps the
+    old policy; the fix reloads and clears readyz and metrics."""
+    import gateway.reload as reload_module
+
+    monkeypatch.setattr(reload_module, "WATCH_SECONDS", 0.05)
+    client = await make_gateway(policies_dir=policy_dir)
+    gw = gw_of(client)
+    watcher = asyncio.create_task(reload_module.policy_watcher(gw))
+    try:
+        await _watch(client, gw, policy_dir)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+async def _watch(client, gw, policy_dir: Path) -> None:
+    first = gw.policy.rev
+    edit(policy_dir, "# Self-checks", "# Self-checks (edited)")
+    await _until(lambda: gw.policy.rev != first)
+    second = gw.policy.rev
+    edit(policy_dir, 'grant("CSR", "reports", "view");', 'grant("CSR" "reports");')
+    await _until(lambda: gw.policy.last_error is not None)
+    await asyncio.sleep(0.3)  # more polls of the same broken content: reported once
+    assert gw.policy.rev == second
+    ready = await (await client.get("/_gateway/readyz")).json()
+    assert ready["degraded"] is True and "pages.polar" in ready["checks"]["policy"]
+    edit(policy_dir, 'grant("CSR" "reports");', 'grant("CSR", "reports", "view");')
+    await _until(lambda: gw.policy.last_error is None)
+    assert gw.policy.rev == second  # the fixed file is the serving content again
+    ready = await (await client.get("/_gateway/readyz")).json()
+    assert ready["degraded"] is False and ready["checks"]["policy"] == "ok"
+    assert "csrgw_policy_loaded_ok 1.0" in await (await client.get("/_gateway/metrics")).text()
+    events = [(r["event"], r.get("trigger")) for r in audit_lines(client)
+              if r["event"].startswith("policy_reload")]
+    assert events == [("policy_reload", "file_change"), ("policy_reload_failed", "file_change"),
+                      ("policy_reload", "file_change")]
+
+
+async def test_every_decision_records_the_policy_rev(make_gateway, policy_dir) -> None:
+    """Each request's audit line names the policy that decided it, before and after a swap."""
+    client = await make_gateway(policies_dir=policy_dir)
+    gw = gw_of(client)
+    await login(client, "csr-carol")
+    first = gw.policy.rev
+    assert (await client.get("/reports")).status == 200
+    edit(policy_dir, 'grant("CSR", "reports", "view");', "")
+    assert reload_policy(gw, "test")
+    assert (await client.get("/reports")).status == 403
+    requests = [r for r in audit_lines(client) if r["event"] == "request"]
+    assert [(r["decision"], r["policy_rev"]) for r in requests[-2:]] == [
+        ("allow", first), ("deny", gw.policy.rev)]
+
+
+async def _until(condition, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def _wait_degraded(session: aiohttp.ClientSession, base: str) -> dict:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ready = await (await session.get(f"{base}/_gateway/readyz")).json()
+        if ready["degraded"]:
+            return dict(ready)
+        await asyncio.sleep(0.2)
+    raise AssertionError("the failed reload did not show in readyz")
 
 
 async def _wait_rev(session: aiohttp.ClientSession, base: str, old: str) -> str:
