@@ -64,12 +64,12 @@ page_access(false, actor, action, page) if
     cut;
 
 # A CSR acting for a buyer (R4, R14, R18, R20): never a sensitive page; one of the buyer's
-# groups grants it (the cart, order and account are the buyer's) AND one of the CSR's own
-# groups grants it, or grants it while acting (acting_grant). An extra group of the CSR's,
-# such as Administrator, adds nothing the buyer's groups do not grant. Whether the CSR may
-# still act for this buyer at all (assignment, status, group) is the separate question
-# `allow_impersonation`, which the gateway asks first on every impersonated request: this
-# rule need not repeat it.
+# groups grants it (the cart, order and account are the buyer's) AND the CSR's impersonator
+# group grants it, or grants it while acting (acting_grant). Only the impersonator group
+# counts: a CSR who is also an Administrator gets no more while acting than any CSR (R4).
+# Whether the CSR may still act for this buyer at all (assignment, status, group) is the
+# separate question `allow_impersonation`, which the gateway asks first on every
+# impersonated request: this rule need not repeat it.
 page_access(true, actor, action, page) if
     page.sensitive = false and
     name = page.name and
@@ -77,6 +77,7 @@ page_access(true, actor, action, page) if
     (grant(group, name, "*") or grant(group, name, action)) and
     cut and
     own in actor.groups and
+    impersonator_group(own) and
     (grant(own, name, "*") or grant(own, name, action) or
      acting_grant(own, name, "*") or acting_grant(own, name, action));
 

@@ -35,7 +35,13 @@ def explain(bench: Bench, username: str, acting_as: str | None, method: str, pat
               f"principal: {_who(user)}" + (f" acting as {_who(buyer)}" if buyer else ""),
               f"decision:  {verdict.decision.upper()} ({verdict.reason}) "
               f"under policy {bench.engine.rev}", "because:"]
-    lines += [f"  - {reason}" for reason in _reasons(bench, user, buyer, asked)]
+    reasons = _reasons(bench, user, buyer, asked)
+    lines += [f"  - {reason}" for reason in reasons]
+    if _accounts_for(reasons) not in (None, verdict.decision):
+        lines += ["  ! the facts above do not account for this decision: another rule made",
+                  "    it. The rules Polar applied:",
+                  *(f"    {line.strip()}" for line in _trace(bench, user, buyer, asked)
+                    if line.strip().startswith("RULE:"))]
     if trace:
         lines += ["trace (Polar's query log for the deciding question):",
                   *(f"  {line}" for line in _trace(bench, user, buyer, asked))]
@@ -58,6 +64,18 @@ def _target(bench: Bench, method: str, path: str, asked: Question) -> str:
 
 def _who(user: User) -> str:
     return f"{user.username} (groups: {', '.join(user.groups) or 'none'})"
+
+
+ALLOWING = ("matched via group", "allow_impersonation holds", "is public", ": allow_admin(")
+
+
+def _accounts_for(reasons: list[str]) -> str | None:
+    """The decision the explanation's facts imply: every step found a grant, or one did not
+    (None: nothing to compare, e.g. no route)."""
+    if any(r.startswith(("no ", "buyer side: no ", "CSR side: no ")) or "may not act" in r
+           or "is sensitive" in r or "never open" in r for r in reasons):
+        return "deny"
+    return "allow" if any(word in r for r in reasons for word in ALLOWING) else None
 
 
 def _reasons(bench: Bench, user: User, buyer: User | None, asked: Question) -> list[str]:
