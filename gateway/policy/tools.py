@@ -128,8 +128,8 @@ def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     fields = {f.name for f in dataclasses.fields(User)}
     users = {}
     for spec in data.get("users", []):
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()
-                  if k in fields}
+        values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                                  for k, v in spec.items() if k in fields}
         users[spec["username"]] = User(**values)
     companies = {c["id"]: Company(c["id"], c["name"], c.get("allow_assistance", False),
                                   c.get("no_impersonation", False))
