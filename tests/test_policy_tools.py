@@ -138,3 +138,16 @@ async def test_replay_can_use_the_live_directory(gateway, tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert 'csr-carol GET /_gateway/select-user: allow/ok -> deny/policy_denied' in out
     assert "csr-carol as buyer-alice GET /cart: allow/ok -> deny/not_impersonator" in out
+
+
+def test_matrix_is_remembered_per_policy_snapshot() -> None:
+    """The admin Groups page asks for the matrix often: once per policy snapshot is enough."""
+    from gateway.config import load_settings
+    from gateway.policy.matrix import access_matrix
+    from gateway.policy.tools import Bench
+
+    bench = Bench(load_settings(ROOT / "config" / "gateway.yaml"))
+    first = access_matrix(bench)
+    assert access_matrix(bench) is first
+    bench.engine.reload()
+    assert access_matrix(bench) is not first and access_matrix(bench) == first

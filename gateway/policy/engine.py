@@ -73,6 +73,8 @@ class PolicySnapshot:
     files: tuple[Path, ...]
     cache: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Derived answers that depend only on this snapshot and the key (the access matrix).
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 def policy_files(directory: Path) -> tuple[Path, ...]:

@@ -67,11 +67,22 @@ def _cell(bench: Bench, actor: Actor, column: str) -> str:
 
 def access_matrix(bench: Bench) -> Matrix:
     """One row per group; then one per (impersonator group, buyer group) pair the policy
-    lets act, e.g. "CSR as Buyer"."""
+    lets act, e.g. "CSR as Buyer". Remembered per policy snapshot: it depends only on the
+    policy, the groups, and the configured pages and routes."""
+    names = groups(bench)
+    key = ("matrix", tuple(names), tuple(bench.settings.pages.items()),
+           tuple(bench.settings.routes))
+    memo = bench.engine.current.memo
+    found = memo.get(key)
+    if not isinstance(found, Matrix):
+        found = memo[key] = _build(bench, names)
+    return found
+
+
+def _build(bench: Bench, names: list[str]) -> Matrix:
     columns = [p for p, spec in bench.settings.pages.items() if not spec.public]
     columns += [f"admin:{area}" for area in ADMIN_AREAS]
     rows: dict[str, dict[str, str]] = {}
-    names = groups(bench)
     for group in names:
         rows[group] = {c: _cell(bench, Actor(stand_in(group)), c) for c in columns}
     for group in names:
