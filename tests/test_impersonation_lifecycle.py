@@ -303,3 +303,20 @@ def test_impersonation_settings_are_checked_at_start(snippet, expected) -> None:
     with pytest.raises(ConfigError) as err:
         settings_from_text(good + snippet, "<f>")
     assert expected in str(err.value)
+
+
+@pytest.mark.xfail(not _patched("gateway.auth", "sessions.refresh"), strict=True,
+                   reason="waits for the gateway/sessions.py + auth.py refresh patch")
+async def test_a_request_in_flight_cannot_revive_a_killed_session(gateway) -> None:
+    """A request that read the session just before the kill switch deleted it must not
+    write it back when it refreshes last_seen (the impersonation would live on)."""
+    from gateway.auth import session_actor
+
+    await acting(gateway)
+    await age(gateway, idle=20)  # a last_seen refresh is due
+    gw, session = gw_of(gateway), await only_session(gateway)
+    admin_ctx = RequestContext(method="DELETE", client_ip="127.0.0.1")
+    await impersonation.end(gw, admin_ctx, session, event="impersonation_end",
+                            reason="kill_switch")
+    await session_actor(gw, RequestContext(method="GET", client_ip="127.0.0.1"), session)
+    assert await gw.sessions.get(session.id) is None
