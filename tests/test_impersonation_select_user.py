@@ -164,3 +164,22 @@ async def test_log_in_as_buyer_links(gateway, upstream) -> None:
     html = await (await gateway.get("/_gateway/select-user")).text()
     assert "Use “Logout Buyer” before selecting another buyer" in html
     assert 'name="buyer" value="buyer-bob"' not in html
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "https://evil.example/", "/\\evil.example", "/_gateway/logout",
+    "/_gateway/impersonate/stop", "javascript:alert(1)",
+], ids=["protocol-relative", "absolute", "backslash", "logout", "stop", "javascript"])
+async def test_return_to_is_never_another_site_or_an_action(gateway, target) -> None:
+    """`next` and `return_to` only ever send the CSR back to a local page."""
+    await login(gateway, "csr-carol")
+    html = await (await gateway.get("/_gateway/select-user", params={"next": target})).text()
+    assert 'name="return_to"' not in html
+    token = (await whoami(gateway))["csrf_token"]
+    await gateway.post("/_gateway/impersonate", data={
+        "buyer": "buyer-alice", "csrf_token": token, "return_to": target},
+        allow_redirects=False)
+    token = (await whoami(gateway))["csrf_token"]
+    resp = await gateway.post("/_gateway/impersonate/stop", data={"csrf_token": token},
+                              allow_redirects=False)
+    assert resp.headers["Location"] == "/_gateway/select-user"
