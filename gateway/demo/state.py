@@ -10,9 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.demo.trust import Shopper
+
 
 @dataclass(frozen=True)
 class Product:
+    """One catalog entry at its list price."""
+
     sku: str
     name: str
     price: Decimal
@@ -43,6 +47,8 @@ def price_for(product: Product, company: str | None) -> Decimal:
 
 @dataclass
 class Order:
+    """An order, print run or quote, recorded with who it is for and who placed it (R14)."""
+
     id: int
     user: str
     company: str | None
@@ -54,8 +60,9 @@ class Order:
     assertion_sub: str | None
     assertion_act: str | None
     po_number: str = ""
-    kind: str = "order"  # order | quote | print
+    kind: str = "order"  # order | print | quote
     assigned_csr: str | None = None
+    impersonation_reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,8 +70,11 @@ class Order:
 
 @dataclass
 class ShopState:
+    """Everything the shop remembers; carts and profiles are keyed by the effective user."""
+
     carts: dict[str, dict[str, int]] = field(default_factory=dict)
     orders: list[Order] = field(default_factory=list)
+    quotes: list[Order] = field(default_factory=list)
     saved_jobs: dict[str, list[str]] = field(default_factory=dict)
     profiles: dict[str, dict[str, str]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -74,23 +84,27 @@ class ShopState:
         """Keyed by the effective user: buyer and CSR-as-buyer share one cart (R19)."""
         return self.carts.setdefault(user, {})
 
-    def place(self, kind: str, who: dict[str, Any], po_number: str = "") -> Order:
-        cart = self.cart(who["user"])
-        items = [{"sku": sku, "name": CATALOG[sku].name, "qty": qty,
-                  "price": str(price_for(CATALOG[sku], who["company"]))}
-                 for sku, qty in cart.items()]
-        total = sum((Decimal(str(i["price"])) * int(str(i["qty"])) for i in items), Decimal("0"))
-        order = Order(next(self._ids), who["user"], who["company"], who["impersonator"],
-                      items, str(total), time.time(), who["request_id"],
-                      who["assertion_sub"], who["assertion_act"], po_number, kind)
-        self.orders.append(order)
-        if kind != "quote":
+    def place(self, kind: str, who: Shopper, po_number: str = "") -> Order:
+        """An order (or quote) from the effective user's cart; orders empty the cart."""
+        cart = self.cart(who.user)
+        items: list[dict[str, Any]] = [
+            {"sku": sku, "name": CATALOG[sku].name, "qty": qty,
+             "price": str(price_for(CATALOG[sku], who.company))} for sku, qty in cart.items()]
+        total = sum((Decimal(i["price"]) * i["qty"] for i in items), Decimal("0"))
+        order = Order(next(self._ids), who.user, who.company, who.impersonator, items,
+                      str(total), time.time(), who.request_id, who.assertion_sub,
+                      who.assertion_act, po_number, kind,
+                      impersonation_reason=who.impersonation_reason)
+        if kind == "quote":
+            self.quotes.append(order)
+        else:
+            self.orders.append(order)
             cart.clear()
         return order
 
-    def record(self, event: str, who: dict[str, Any], **details: Any) -> None:
-        self.events.append({"event": event, "user": who["user"],
-                            "impersonator": who["impersonator"], **details})
+    def record(self, event: str, who: Shopper, **details: Any) -> None:
+        self.events.append({"event": event, "user": who.user,
+                            "impersonator": who.impersonator, **details})
 
 
 SHOP_STATE = web.AppKey("shop_state", ShopState)
