@@ -17,6 +17,7 @@ from oso import Oso, Variable
 from polar.exceptions import OsoError
 
 from gateway.domain import Actor, DirectorySnapshot, Page, User
+from gateway.policy.cache import decision_key, remember
 from gateway.policy.rulegraph import read_graph
 from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
 
@@ -43,7 +44,6 @@ SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               REFUSAL_RULE: "impersonation_refused(actor, buyer, why)",
               ADMIN_RULE: "allow_admin(actor, action, resource)"}
 
-CACHE_LIMIT = 200_000
 # Warnings that mean the policy cannot be what its author meant: refused like errors.
 FATAL_WARNINGS = ("Unknown specializer",)
 # oso's advice for policies written around `allow`; ours asks named questions instead.
@@ -155,20 +155,14 @@ class PolicyEngine:
         self.current, self.last_error = snapshot, None
         return snapshot
 
-    def changed_on_disk(self) -> bool:
-        try:
-            return content_rev(policy_files(self.directory)) != self.current.rev
-        except OSError:
-            return False
-
     def page(self, actor: Actor, action: str, page: Page,
              directory: DirectorySnapshot | None = None) -> Decision:
         snap = self.current
-        key = _key("page", directory, actor.user, actor.acting_as, action, page.name)
+        key = decision_key("page", directory, actor.user, actor.acting_as, action, page.name)
         found = snap.cache.get(key) if key else None
         if found is None:
             found = self._ask_page(snap, actor, action, page, directory)
-            _remember(snap, key, found)
+            remember(snap.cache, key, found)
         return found
 
     def _ask_page(self, snap: PolicySnapshot, actor: Actor, action: str, page: Page,
@@ -187,11 +181,11 @@ class PolicyEngine:
                       directory: DirectorySnapshot | None = None) -> Decision:
         """May this actor act as this buyer now? Denials name the policy's reason."""
         snap = self.current
-        key = _key("impersonate", directory, actor.user, actor.acting_as, buyer)
+        key = decision_key("impersonate", directory, actor.user, actor.acting_as, buyer)
         found = snap.cache.get(key) if key else None
         if found is None:
             found = self._ask_impersonation(snap, actor, buyer, directory)
-            _remember(snap, key, found)
+            remember(snap.cache, key, found)
         return found
 
     def _ask_impersonation(self, snap: PolicySnapshot, actor: Actor, buyer: User,
@@ -211,11 +205,11 @@ class PolicyEngine:
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:
         snap = self.current
-        key = _key("admin", directory, actor.user, actor.acting_as, action, resource)
+        key = decision_key("admin", directory, actor.user, actor.acting_as, action, resource)
         found = snap.cache.get(key) if key else None
         if found is None:
             found = self._ask_admin(snap, actor, action, resource, directory)
-            _remember(snap, key, found)
+            remember(snap.cache, key, found)
         return found
 
     def _ask_admin(self, snap: PolicySnapshot, actor: Actor, action: str, resource: str,
@@ -264,35 +258,3 @@ def traced(engine: PolicyEngine, rule: str, *args: object) -> tuple[bool, list[s
     lines = [line.replace("[oso][info]", "", 1).rstrip() for line in
              printed.getvalue().splitlines() if line.startswith("[oso][info]")]
     return holds, lines
-
-
-def _facts(user: User, directory: DirectorySnapshot | None) -> int:
-    """The facts id of a user taken from this very snapshot (0: not from it, don't cache)."""
-    if directory is None or directory.users.get(user.username) is not user:
-        return 0
-    return directory.facts.get(user.username, 0)
-
-
-def _key(kind: str, directory: DirectorySnapshot | None, *people_then_rest: Any
-         ) -> tuple[Any, ...] | None:
-    """A cache key built from facts ids: a change in anything the policy reads about these
-    people (or their companies) gives a new id and misses; other users' changes do not.
-    None when an id is unknown: then the question is asked every time."""
-    key: list[Any] = [kind]
-    for item in people_then_rest:
-        if isinstance(item, User):
-            facts = _facts(item, directory)
-            if not facts:
-                return None
-            key.append(facts)
-        else:
-            key.append(item)
-    return tuple(key)
-
-
-def _remember(snap: PolicySnapshot, key: tuple[Any, ...] | None, decision: Decision) -> None:
-    if key is None or decision.reason == "policy_error":
-        return  # never cache a failure: the next request asks again
-    if len(snap.cache) >= CACHE_LIMIT:
-        snap.cache.clear()
-    snap.cache[key] = decision
