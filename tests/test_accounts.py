@@ -100,3 +100,11 @@ async def test_activation_link_once_within_a_day(gateway) -> None:
     with pytest.raises(LookupError):
         await invitations.redeem(late, "a-long-password")
     assert await directory.verify_password("buyer-zed", "a-long-password") is not None
+
+
+async def test_non_list_reference_fields_are_422_not_500(gateway) -> None:
+    """A number where a list of companies belongs is a validation error naming the field."""
+    service = DirectoryService(gw_of(gateway).directory)
+    with pytest.raises(ValidationFailed) as err:
+        await service.update_user("buyer-bob", {"assigned_companies": 1.5})
+    assert "assigned_companies" in err.value.fields

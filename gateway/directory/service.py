@@ -83,8 +83,10 @@ class DirectoryService:
 
     async def _references(self, db: Any, data: dict[str, Any]) -> dict[str, str]:
         problems = {}
+        lists = ("groups", "assigned_companies", "features", "tags", "ip_fence")
         data = {k: v for k, v in data.items()  # shape errors are reported by check_user
-                if not isinstance(v, list) or all(isinstance(x, str) for x in v)}
+                if (isinstance(v, list) and all(isinstance(x, str) for x in v))
+                or (k not in lists and not isinstance(v, list))}
         groups = set(data.get("groups") or []) - await self._known_groups(db)
         if groups:
             problems["groups"] = f"unknown group(s): {', '.join(sorted(groups))}"
