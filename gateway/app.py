@@ -15,7 +15,7 @@ from gateway import admin, pipeline
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
 from gateway.directory import Directory
-from gateway.forward import client_session
+from gateway.forward import client_session, upstream_pool
 from gateway.hygiene import HeaderPolicy
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
@@ -76,6 +76,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw = app[GATEWAY]
     gw.audit.open()
     gw.client = client_session(gw)
+    gw.upstream = upstream_pool(gw)
     gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit)
     tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh")]
     if gw.settings.watch_policies:
@@ -88,6 +89,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await gw.notifier.close()
+    await gw.upstream.close()
     await gw.client.close()
     await gw.sessions.close()
     await gw.directory.close()

@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
-from yarl import URL
 
 from gateway import hygiene
 from gateway.banner import BannerInjector, wants_banner
@@ -19,6 +17,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.state import Gateway
+from gateway.upstream import PoolConfig, UpstreamPool, UpstreamResponse
 
 CHUNK = 64 * 1024
 
@@ -37,6 +36,12 @@ def client_session(gw: Gateway) -> aiohttp.ClientSession:
                                  cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
                                  skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept",
                                                     "Content-Type"))
+
+
+def upstream_pool(gw: Gateway) -> UpstreamPool:
+    up = gw.settings.upstream
+    return UpstreamPool(PoolConfig(up.url, connect_timeout=up.connect_timeout,
+                                   read_timeout=up.first_byte_timeout))
 
 
 class RequestBody:
@@ -63,12 +68,12 @@ async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_p
         raise PayloadTooLarge("body_too_large")
     if gw.inflight >= up.max_connections:
         raise ServiceUnavailable("upstream_busy", "The shop is busy; please retry.")
-    assert gw.client is not None
-    url = URL(up.url.rstrip("/") + wire_path, encoded=True)
+    assert gw.upstream is not None
+    target = gw.upstream.base_path + wire_path
     body = RequestBody(request, limit) if request.body_exists else None
     gw.inflight += 1
     try:
-        async with _Upstream(gw, request.method, url, headers, body) as upstream:
+        async with _Upstream(gw, request, target, headers, body) as upstream:
             return await _relay(request, gw, ctx, upstream, banner)
     finally:
         gw.inflight -= 1
@@ -77,19 +82,18 @@ async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_p
 class _Upstream:
     """Context manager that maps client errors to gateway errors (502, 504)."""
 
-    def __init__(self, gw: Gateway, method: str, url: URL, headers: list[tuple[str, str]],
-                 body: RequestBody | None) -> None:
-        self.args = (gw, method, url, headers, body)
-        self.response: aiohttp.ClientResponse | None = None
+    def __init__(self, gw: Gateway, request: web.Request, target: str,
+                 headers: list[tuple[str, str]], body: RequestBody | None) -> None:
+        self.args = (gw, request, target, headers, body)
+        self.response: UpstreamResponse | None = None
 
-    async def __aenter__(self) -> aiohttp.ClientResponse:
-        gw, method, url, headers, body = self.args
-        assert gw.client is not None
+    async def __aenter__(self) -> UpstreamResponse:
+        gw, request, target, headers, body = self.args
+        assert gw.upstream is not None
         try:
-            self.response = await gw.client.request(
-                method, url, headers=CIMultiDict(headers),
-                data=body.__aiter__() if body is not None else None,
-                allow_redirects=False, compress=None, chunked=None)
+            self.response = await gw.upstream.request(
+                request.method, target, headers, body,
+                request.content_length if body is not None else None)
         except (PayloadTooLarge, TimeoutError, aiohttp.ClientError) as exc:
             if body is not None and body.exceeded:
                 raise PayloadTooLarge("body_too_large") from exc
@@ -106,7 +110,7 @@ class _Upstream:
 
 
 async def _relay(request: web.Request, gw: Gateway, ctx: RequestContext,
-                 upstream: aiohttp.ClientResponse, banner: bytes | None) -> web.StreamResponse:
+                 upstream: UpstreamResponse, banner: bytes | None) -> web.StreamResponse:
     own = (gw.settings.sessions.cookie_name,)
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
     headers = hygiene.scrub_response_headers(raw, own)

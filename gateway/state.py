@@ -22,6 +22,7 @@ from gateway.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
+    from gateway.upstream import UpstreamPool
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Gateway:
     metrics: Metrics
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     notifier: Notifier | None = None
-    client: aiohttp.ClientSession | None = None
+    client: aiohttp.ClientSession | None = None  # WebSockets and webhooks
+    upstream: UpstreamPool | None = None  # every proxied HTTP request
     inflight: int = 0
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
