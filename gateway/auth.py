@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import time
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -16,10 +17,24 @@ from gateway.state import Gateway
 
 
 async def load_session(request: web.Request, gw: Gateway) -> Session | None:
-    sid = request.cookies.get(gw.settings.sessions.cookie_name)
+    sid = cookie_value(request.headers.getall("Cookie", ()), gw.settings.sessions.cookie_name)
     if not sid or len(sid) > 128:
         return None
     return await gw.sessions.get(sid)
+
+
+def cookie_value(headers: Iterable[str], name: str) -> str | None:
+    """One cookie's value (the last if sent twice, as aiohttp's parser has it), without
+    parsing every cookie of the shop into Morsels on each request."""
+    found = None
+    for header in headers:
+        if name not in header:
+            continue
+        for part in header.split(";"):
+            key, sep, value = part.partition("=")
+            if sep and key.strip() == name:
+                found = value.strip()
+    return found
 
 
 async def authenticate(request: web.Request, gw: Gateway, ctx: RequestContext,

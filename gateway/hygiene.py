@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,16 @@ METHOD_OVERRIDE_PARAMS = frozenset({"_method", "x-http-method-override", "_httpm
 
 
 def fold(name: str) -> str:
+    """Header names repeat from request to request: the common ones come from a memo
+    (bounded in count and name length, so odd names cannot fill memory)."""
+    return _fold_memo(name) if len(name) <= 64 else _fold(name)
+
+
+def _fold(name: str) -> str:
     return name.strip().lower().replace("_", "-")
+
+
+_fold_memo = functools.lru_cache(maxsize=2048)(_fold)
 
 
 @dataclass(frozen=True)

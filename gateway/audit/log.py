@@ -34,10 +34,23 @@ def _secret(key: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS)
 
 
-def _now() -> str:
-    """RFC 3339 UTC with milliseconds, e.g. 2026-11-22T16:01:02.345Z."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+class _Clock:
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-22T16:01:02.345Z; the part up to the
+    second is formatted once per second, not once per line."""
+
+    second, prefix = -1, ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self.prefix}.{int(now % 1 * 1000):03d}Z"
+
+
+_now = _Clock()
+TEMPLATE = dict.fromkeys(FILLED)  # every line has every core key, in this order
 REDACTED = "[redacted]"
 
 
@@ -111,10 +124,8 @@ class AuditLog:
         return self._last_record
 
     def _fill(self, _l: Any, _m: str, event: dict[str, Any]) -> dict[str, Any]:
-        record = {"ts": _now()}
-        for key in FILLED:
-            record[key] = event.pop(key, None)
-        record.update(event)
+        record = {"ts": _now(), **TEMPLATE}
+        record.update(event)  # core keys keep their place; extra keys follow
         return record
 
     def _redact(self, _l: Any, _m: str, record: dict[str, Any]) -> dict[str, Any]:
