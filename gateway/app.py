@@ -33,8 +33,10 @@ HERE = Path(__file__).parent
 
 
 def make_templates() -> jinja2.Environment:
+    # the templates ship with the package: no stat() of the file on every render
     return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              auto_reload=False)
 
 
 def make_sessions(settings: Settings) -> SessionStore:

@@ -15,7 +15,7 @@ from gateway.domain import Impersonation
 from gateway.errors import ServiceUnavailable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: ~200 bytes less for each of 10,000s
 class Session:
     id: str
     username: str

@@ -96,3 +96,32 @@ async def test_migrations_match_the_models(directory: Directory) -> None:
     async with directory.engine.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == []
+
+
+def test_head_revision_constant_is_the_newest_migration() -> None:
+    """Starts skip Alembic when the schema is at HEAD_REVISION: it must be the real head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from gateway.directory.store import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+async def test_a_current_database_starts_without_alembic(tmp_path) -> None:
+    """The second start of the same database finds it current and runs no migration."""
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/d.sqlite3"
+    code = ("import asyncio, sys\n"
+            "from gateway.directory import Directory\n"
+            f"async def main():\n    d = await Directory.open({url!r})\n    await d.close()\n"
+            "asyncio.run(main())\n"
+            "print('alembic' in sys.modules)\n")
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (first.stdout.strip(), second.stdout.strip()) == ("True", "False"), \
+        first.stderr + second.stderr

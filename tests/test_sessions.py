@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -72,7 +73,7 @@ async def test_expired_session_is_refused_and_audited(gateway) -> None:
     await login(gateway, "buyer-alice")
     gw = gw_of(gateway)
     (session,) = await gw.sessions.all()
-    await gw.sessions.save(Session(**{**session.__dict__, "last_seen": time.time() - 7200}))
+    await gw.sessions.save(dataclasses.replace(session, last_seen=time.time() - 7200))
     resp = await gateway.get("/cart", headers={"Accept": "application/json"})
     assert resp.status == 401
     assert any(r["event"] == "session_expired" for r in audit_lines(gateway))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,7 +22,6 @@ from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 
 HASHER = PasswordHasher()
 _FACT_IDS = itertools.count(1)
-_DUMMY_HASH = HASHER.hash("not-a-real-password")
 
 
 def to_user(row: UserRow) -> User:
@@ -126,7 +126,7 @@ class Directory:
         async with self.sessions() as db:
             row = await db.get(UserRow, username)
             stored = row.password_hash if row and row.active else None
-        ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, password)
+        ok = await asyncio.to_thread(_verify, stored, password)
         if not (ok and stored and row):
             return None
         return self.snapshot.user(username) or to_user(row)
@@ -139,10 +139,15 @@ class Directory:
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (tests/test_directory.py checks it is): a
+# database already there starts without importing Alembic (~10 MB of every worker).
+HEAD_REVISION = "0001"
 
 
 def migrate(connection: Connection) -> None:
     """Bring the schema to the newest Alembic revision (same code on SQLite and PostgreSQL)."""
+    if schema_revision(connection) == HEAD_REVISION:
+        return
     from alembic import command
     from alembic.config import Config
 
@@ -152,8 +157,22 @@ def migrate(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _verify(stored: str, password: str) -> bool:
+def schema_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first need, in the worker thread: at import it took 64 MiB (argon2's memory
+    cost) from every process at start, including those that never see a login."""
+    return HASHER.hash("not-a-real-password")
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    """Unknown users are checked against a dummy hash: they cost what known ones cost."""
     try:
-        return HASHER.verify(stored, password)
+        return HASHER.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
