@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import jinja2
@@ -42,6 +42,7 @@ class Gateway:
     client: aiohttp.ClientSession | None = None  # WebSockets and webhooks
     upstream: UpstreamPool | None = None  # every proxied HTTP request
     inflight: int = 0
+    overlays: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # overlay.py
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
 

@@ -53,16 +53,18 @@ class UpstreamResponse:
                  content: StreamReader, sender: asyncio.Task[None] | None) -> None:
         self.status, self.reason, self.headers = status, reason, headers
         self.raw_headers, self.content = raw_headers, content
-        self._pool, self._proto, self._sender = pool, proto, sender
+        self._pool, self._sender = pool, sender
+        self._proto: ResponseHandler | None = proto
 
     def release(self) -> None:
         """Back to the pool when the exchange finished cleanly; otherwise closed."""
         proto, self._proto = self._proto, None
         if proto is None:
             return
-        sender_done = self._sender is None or self._sender.done()
-        if not sender_done:
-            self._sender.cancel()  # type: ignore[union-attr]
+        sender = self._sender
+        sender_done = sender is None or sender.done()
+        if sender is not None and not sender_done:
+            sender.cancel()
         clean = sender_done and self.content.is_eof() and not proto.should_close
         self._pool.give_back(proto, clean)
 
@@ -188,7 +190,7 @@ async def _send_body(proto: ResponseHandler, writer: StreamWriter,
         async for chunk in body:
             await writer.write(chunk)
         await writer.write_eof()
-    except Exception as exc:  # noqa: BLE001 - handed to the reader, who raises it
+    except Exception as exc:
         # A body that stops (too large, the client gone) fails the exchange: the waiting
         # read raises it, and the connection is not reused.
         proto.set_exception(exc)

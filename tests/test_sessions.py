@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gateway.domain import Impersonation
-from gateway.sessions import MemorySessions, RedisSessions, Session, new_session, touched
+from gateway.sessions import MemorySessions, RedisSessions, new_session, touched
 from tests.conftest import impersonate, login, whoami
 
 

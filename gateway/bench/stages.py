@@ -50,12 +50,11 @@ async def per_await_us(fn: Callable[[], Awaitable[object]], n: int) -> float:
 
 
 async def measure(settings: Any, n: int, acting: bool = False) -> dict[str, float]:
-    from gateway.auth import cookie_value
     from aiohttp.test_utils import make_mocked_request
 
     from gateway import hygiene
     from gateway.app import build_gateway
-    from gateway.auth import session_actor
+    from gateway.auth import cookie_value, session_actor
     from gateway.context import RequestContext
     from gateway.domain import Impersonation
     from gateway.identity import identity_headers
