@@ -20,6 +20,7 @@ from gateway.state import Gateway
 from gateway.upstream import PoolConfig, UpstreamPool, UpstreamResponse
 
 CHUNK = 64 * 1024
+WHOLE_BODY = 64 * 1024  # bodies of known length up to this are read, then sent at once
 
 
 def client_session(gw: Gateway) -> aiohttp.ClientSession:
@@ -111,28 +112,18 @@ class _Upstream:
 
 async def _relay(request: web.Request, gw: Gateway, ctx: RequestContext,
                  upstream: UpstreamResponse, banner: bytes | None) -> web.StreamResponse:
-    own = (gw.settings.sessions.cookie_name,)
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
-    headers = hygiene.scrub_response_headers(raw, own)
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    base = gw.settings.upstream.url.rstrip("/")
-    for name, value in headers:
-        if name.lower() in ("location", "content-location") and value.startswith(base):
-            # like nginx's default proxy_redirect: the shop's own address never leaks out
-            value = f"{request.scheme}://{request.host}{value[len(base):]}"
-        response.headers.add(name, value)
+    response = _response_head(request, gw, ctx, upstream)
     injector = None
+    encoding = upstream.headers.get("Content-Encoding", "")
     if banner is not None and request.method != "HEAD" and wants_banner(
-            upstream.headers.get("Content-Type", ""), upstream.headers.get("Content-Encoding", "")):
-        injector = BannerInjector(banner, upstream.headers.get("Content-Encoding", ""),
-                                  gw.settings.limits.banner_max_bytes)
+            upstream.headers.get("Content-Type", ""), encoding):
+        injector = BannerInjector(banner, encoding, gw.settings.limits.banner_max_bytes)
         response.headers.popall("Content-Length", None)
         response.headers.popall("Content-Encoding", None)
         response.headers.popall("ETag", None)
-    if ctx.actor is not None and ctx.actor.acting_as is not None:
-        response.headers["Cache-Control"] = "private, no-store"
-        response.headers["X-Impersonation"] = f"{ctx.actor.user.username} as " \
-                                              f"{ctx.actor.acting_as.username}"
+    size = upstream.content_length
+    if size is not None and size <= WHOLE_BODY and not (injector and injector.decoder):
+        return await _whole(request, ctx, upstream, response, injector)
     await response.prepare(request)
     sent = 0
     try:
@@ -155,3 +146,43 @@ async def _relay(request: web.Request, gw: Gateway, ctx: RequestContext,
     await response.write_eof()
     return response
 
+
+def _response_head(request: web.Request, gw: Gateway, ctx: RequestContext,
+                   upstream: UpstreamResponse) -> web.StreamResponse:
+    """Status and the shop's headers, scrubbed; the shop's own address never leaks out."""
+    own = (gw.settings.sessions.cookie_name,)
+    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
+    headers = hygiene.scrub_response_headers(raw, own)
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    base = gw.upstream.origin if gw.upstream is not None else ""
+    for name, value in headers:
+        if value.startswith(base) and name.lower() in ("location", "content-location"):
+            # like nginx's default proxy_redirect
+            value = f"{request.scheme}://{request.host}{value[len(base):]}"
+        response.headers.add(name, value)
+    if ctx.actor is not None and ctx.actor.acting_as is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["X-Impersonation"] = f"{ctx.actor.user.username} as " \
+                                              f"{ctx.actor.acting_as.username}"
+    return response
+
+
+async def _whole(request: web.Request, ctx: RequestContext, upstream: UpstreamResponse,
+                 response: web.StreamResponse, injector: BannerInjector | None
+                 ) -> web.StreamResponse:
+    """A small body of known length is read first, then sent with the head in one write
+    (and, with the banner in it, with its own Content-Length instead of chunks). A shop that
+    stops or stalls inside it gets a clean 502 or 504, not a cut page."""
+    try:
+        body = await upstream.content.read()
+    except aiohttp.ClientPayloadError as exc:
+        raise UpstreamUnavailable("upstream_aborted", detail="body cut short") from exc
+    except TimeoutError as exc:
+        raise UpstreamTimeout("upstream_timeout", detail="body stalled") from exc
+    if injector is not None:
+        body = injector.feed(body) + injector.finish()
+        response.content_length = len(body)
+    await response.prepare(request)
+    await response.write_eof(body)
+    ctx.bytes_sent = len(body)
+    return response

@@ -53,6 +53,8 @@ class UpstreamResponse:
                  content: StreamReader, sender: asyncio.Task[None] | None) -> None:
         self.status, self.reason, self.headers = status, reason, headers
         self.raw_headers, self.content = raw_headers, content
+        length = headers.get("Content-Length")
+        self.content_length = int(length) if length is not None and length.isdigit() else None
         self._pool, self._sender = pool, sender
         self._proto: ResponseHandler | None = proto
 
@@ -79,6 +81,7 @@ class UpstreamPool:
         self.ssl = ssl.create_default_context() if url.scheme == "https" else None
         self.host_header = url.raw_authority  # omits the scheme's default port, as aiohttp does
         self.base_path = url.raw_path.rstrip("/")  # a shop below its host's root
+        self.origin = config.url.rstrip("/")  # as the shop names itself in Location
         self._idle: list[tuple[ResponseHandler, float]] = []
         self._busy: set[ResponseHandler] = set()
         self._closed = False
@@ -89,8 +92,11 @@ class UpstreamPool:
         """Send the request (the body streamed by a task, as the answer may come first)."""
         head = CIMultiDict(headers)
         head["Host"] = self.host_header
-        if body is not None and content_length is not None:
-            head["Content-Length"] = str(content_length)
+        if body is not None:
+            if content_length is not None:
+                head["Content-Length"] = str(content_length)
+            else:
+                head["Transfer-Encoding"] = "chunked"
         elif body is None and method in BODY_METHODS:
             head["Content-Length"] = "0"
         # A kept-alive connection may have been closed by the shop a moment ago; a
