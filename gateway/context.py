@@ -13,7 +13,7 @@ from gateway.domain import Actor
 from gateway.sessions import Session
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     method: str
     client_ip: str

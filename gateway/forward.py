@@ -151,8 +151,7 @@ def _response_head(request: web.Request, gw: Gateway, ctx: RequestContext,
                    upstream: UpstreamResponse) -> web.StreamResponse:
     """Status and the shop's headers, scrubbed; the shop's own address never leaks out."""
     own = (gw.settings.sessions.cookie_name,)
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers]
-    headers = hygiene.scrub_response_headers(raw, own)
+    headers = hygiene.scrub_response_headers(upstream.headers.items(), own)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
     base = gw.upstream.origin if gw.upstream is not None else ""
     for name, value in headers:

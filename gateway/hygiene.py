@@ -15,6 +15,7 @@ Network = IPv4Network | IPv6Network
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer",
                         "transfer-encoding", "upgrade", "proxy-authenticate",
                         "proxy-authorization", "host", "content-length", "expect"})
+RESPONSE_HOP_BY_HOP = HOP_BY_HOP - {"content-length"}
 FORWARDING = ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
               "X-Real-IP")
 DENY = ("X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Uri", "X-Forwarded-Path",
@@ -81,12 +82,15 @@ def strip_cookies(header: str, names: tuple[str, ...]) -> str:
 
 def scrub_response_headers(headers: Iterable[tuple[str, str]],
                            own_cookies: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The shop's headers minus hop-by-hop ones, those its Connection header names, and any
+    Set-Cookie for the gateway's own cookie."""
     headers = list(headers)
     named = {fold(t) for n, v in headers if fold(n) == "connection" for t in v.split(",")}
+    drop = RESPONSE_HOP_BY_HOP | named if named else RESPONSE_HOP_BY_HOP
     out = []
     for name, value in headers:
         folded = fold(name)
-        if folded in HOP_BY_HOP - {"content-length"} or folded in named:
+        if folded in drop:
             continue
         if folded == "set-cookie" and value.split("=", 1)[0].strip() in own_cookies:
             continue

@@ -249,3 +249,23 @@ async def test_csr_toolbar_offers_log_in_as_buyer(make_gateway, user, shown) -> 
     text = await (await client.get("/")).text()
     assert ('href="/_gateway/select-user"' in text) is shown
     assert "Logged In As" not in text
+
+
+async def test_metrics_count_every_request_by_decision_and_time(gateway, upstream) -> None:
+    """/_gateway/metrics: one count per request under its decision and reason, and every
+    request in the duration histogram (cumulative buckets, +Inf = count)."""
+    import re
+
+    await login(gateway, "buyer-alice")
+    for _ in range(3):
+        assert (await gateway.get("/products/1")).status == 200
+    assert (await gateway.get("/admin", allow_redirects=False)).status == 403
+    text = await (await gateway.get("/_gateway/metrics")).text()
+    counts = {m[0]: float(m[1]) for m in re.findall(
+        r'csrgw_requests_total\{decision="([a-z]+)",reason="[a-z_]+"\} ([0-9.]+)', text)}
+    assert counts["allow"] >= 3 and counts["deny"] >= 1
+    buckets = [float(v) for v in re.findall(
+        r'csrgw_request_duration_seconds_bucket\{le="[^"]+"\} ([0-9.]+)', text)]
+    total = float(re.search(r"csrgw_request_duration_seconds_count ([0-9.]+)", text)[1])
+    assert buckets == sorted(buckets) and buckets[-1] == total >= 4
+    assert 'le="1.0"' in text and 'le="+Inf"' in text
