@@ -90,9 +90,10 @@ class AuditLog:
         self._healthy = True
         self._dirty = False
         processors: list[Any] = [self._fill, self._redact, self._chain, self._render]
+        # bound once: a real BoundLogger, not the lazy proxy wrap_logger hands out
         self._logger = structlog.wrap_logger(
-            self, processors=processors,
-            wrapper_class=structlog.BoundLogger, cache_logger_on_first_use=True)
+            self, processors=processors, wrapper_class=structlog.BoundLogger,
+            context_class=dict, cache_logger_on_first_use=True).bind()
         self._last_record: dict[str, Any] = {}
 
     @property
@@ -149,8 +150,8 @@ class AuditLog:
         self._last_record = record
         return record
 
-    def _render(self, _l: Any, _m: str, record: dict[str, Any]) -> Any:
-        return {"line": orjson.dumps(record, default=str) + b"\n"}
+    def _render(self, _l: Any, _m: str, record: dict[str, Any]) -> bytes:
+        return orjson.dumps(record, default=str) + b"\n"  # structlog passes bytes on as is
 
     def _write(self, line: bytes) -> None:
         try:
