@@ -26,17 +26,18 @@ DENY = ("X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Uri", "X-Forwarded-Path"
 METHOD_OVERRIDE_PARAMS = frozenset({"_method", "x-http-method-override", "_httpmethod"})
 
 
+_FOLDED: dict[str, str] = {}
+
+
 def fold(name: str) -> str:
     """Header names repeat from request to request: the common ones come from a memo
     (bounded in count and name length, so odd names cannot fill memory)."""
-    return _fold_memo(name) if len(name) <= 64 else _fold(name)
-
-
-def _fold(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
-
-
-_fold_memo = functools.lru_cache(maxsize=2048)(_fold)
+    found = _FOLDED.get(name)
+    if found is None:
+        found = name.strip().lower().replace("_", "-")
+        if len(name) <= 64 and len(_FOLDED) < 2048:
+            _FOLDED[name] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class HeaderPolicy:
     identity: frozenset[str]  # folded names the gateway sets
     deny: frozenset[str]  # folded names never forwarded
     trusted_proxies: tuple[Network, ...] = ()
+
+    @functools.cached_property
+    def dropped(self) -> frozenset[str]:
+        """Every folded name a request header is dropped for, whatever its value."""
+        return HOP_BY_HOP | self.identity | self.deny
 
     @classmethod
     def default(cls, identity: Iterable[str], extra_deny: Iterable[str] = (),
@@ -54,23 +60,28 @@ class HeaderPolicy:
 
 def scrub_request_headers(headers: Iterable[tuple[str, str]], policy: HeaderPolicy,
                           own_cookies: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """The client's headers minus hop-by-hop, identity (any spelling) and denied ones."""
-    headers = list(headers)
-    named = {fold(t) for n, v in headers if fold(n) == "connection" for t in v.split(",")}
+    """The client's headers minus hop-by-hop, identity (any spelling) and denied ones, and
+    minus those its Connection header names."""
     out = []
+    connection = ""
+    dropped = policy.dropped
     for name, value in headers:
         folded = fold(name)
-        if "_" in name and folded in policy.identity:
-            raise BadRequest("spoofed_header", "An identity header was sent by the client.",
-                             detail=name)
-        if folded in HOP_BY_HOP or folded in named or folded in policy.identity \
-                or folded in policy.deny or name != name.strip() or "_" in name:
+        if folded in dropped or "_" in name or name != name.strip():
+            if "_" in name and folded in policy.identity:
+                raise BadRequest("spoofed_header", "An identity header was sent by the client.",
+                                 detail=name)
+            if folded == "connection":
+                connection += "," + value
             continue
         if folded == "cookie" and own_cookies:
             value = strip_cookies(value, own_cookies)
             if not value:
                 continue
         out.append((name, value))
+    if connection:
+        named = {fold(token) for token in connection.split(",")}
+        out = [(name, value) for name, value in out if fold(name) not in named]
     return out
 
 

@@ -54,7 +54,7 @@ def lapse_reason(gw: Gateway, actor: Actor) -> str | None:
 
 
 def as_self(actor: Actor) -> Actor:
-    return dataclasses.replace(actor, acting_as=None, impersonation=None)
+    return Actor(actor.user, None, None, actor.directory_version)
 
 
 async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
