@@ -76,6 +76,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the directory logs its upgrades
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

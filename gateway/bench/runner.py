@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -249,6 +250,9 @@ def describe(report: Report) -> str:
 
 def main(args: argparse.Namespace) -> int:
     opts = Options.from_args(args)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise SystemExit("csr-gateway bench: --plot needs matplotlib: "
+                         "pip install -e '.[bench]' (or leave --plot out)")
     growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
         report = Bench(opts, Path(tmp)).run()

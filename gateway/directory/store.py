@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
 from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 
+log = logging.getLogger("csr_gateway")
 HASHER = PasswordHasher()
 _FACT_IDS = itertools.count(1)
 
@@ -155,6 +157,7 @@ def migrate(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+    log.info("directory schema upgraded to revision %s", HEAD_REVISION)
 
 
 def schema_revision(connection: Connection) -> str | None:
