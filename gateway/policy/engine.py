@@ -8,7 +8,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,15 +155,20 @@ class PolicyEngine:
         self.current, self.last_error = snapshot, None
         return snapshot
 
-    def page(self, actor: Actor, action: str, page: Page,
-             directory: DirectorySnapshot | None = None) -> Decision:
+    def _decided(self, key: tuple[Any, ...] | None, ask: Callable[..., Decision],
+                 *args: Any) -> Decision:
+        """The cached answer under `key` (facts ids, see cache.py), else ask Polar."""
         snap = self.current
-        key = decision_key("page", directory, actor.user, actor.acting_as, action, page.name)
         found = snap.cache.get(key) if key else None
         if found is None:
-            found = self._ask_page(snap, actor, action, page, directory)
+            found = ask(snap, *args)
             remember(snap.cache, key, found)
         return found
+
+    def page(self, actor: Actor, action: str, page: Page,
+             directory: DirectorySnapshot | None = None) -> Decision:
+        key = decision_key("page", directory, actor.user, actor.acting_as, action, page.name)
+        return self._decided(key, self._ask_page, actor, action, page, directory)
 
     def _ask_page(self, snap: PolicySnapshot, actor: Actor, action: str, page: Page,
                   directory: DirectorySnapshot | None) -> Decision:
@@ -180,13 +185,8 @@ class PolicyEngine:
     def impersonation(self, actor: Actor, buyer: User,
                       directory: DirectorySnapshot | None = None) -> Decision:
         """May this actor act as this buyer now? Denials name the policy's reason."""
-        snap = self.current
         key = decision_key("impersonate", directory, actor.user, actor.acting_as, buyer)
-        found = snap.cache.get(key) if key else None
-        if found is None:
-            found = self._ask_impersonation(snap, actor, buyer, directory)
-            remember(snap.cache, key, found)
-        return found
+        return self._decided(key, self._ask_impersonation, actor, buyer, directory)
 
     def _ask_impersonation(self, snap: PolicySnapshot, actor: Actor, buyer: User,
                            directory: DirectorySnapshot | None) -> Decision:
@@ -204,13 +204,8 @@ class PolicyEngine:
 
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:
-        snap = self.current
         key = decision_key("admin", directory, actor.user, actor.acting_as, action, resource)
-        found = snap.cache.get(key) if key else None
-        if found is None:
-            found = self._ask_admin(snap, actor, action, resource, directory)
-            remember(snap.cache, key, found)
-        return found
+        return self._decided(key, self._ask_admin, actor, action, resource, directory)
 
     def _ask_admin(self, snap: PolicySnapshot, actor: Actor, action: str, resource: str,
                    directory: DirectorySnapshot | None) -> Decision:
