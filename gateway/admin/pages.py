@@ -187,9 +187,8 @@ async def groups(request: web.Request) -> web.StreamResponse:
     from gateway.policy.matrix import access_matrix, render_html
     from gateway.policy.tools import Bench
 
-    bench = Bench.__new__(Bench)
-    bench.settings, bench.engine, bench.routes = gw.settings, gw.policy, gw.routes
-    bench.directory = gw.directory.snapshot
+    bench = Bench(gw.settings, directory=gw.directory.snapshot, engine=gw.policy,
+                  routes=gw.routes)
     return render(request, "admin/groups.html", groups=await DirectoryService(
         gw.directory).groups(), error=error, matrix=render_html(access_matrix(bench)),
         status=422 if error else 200)

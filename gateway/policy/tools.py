@@ -50,17 +50,18 @@ class UnknownUser(LookupError):
 class Bench:
     """The real routes, pages, policy and seed directory, without a server.
 
-    Only `settings`, `engine`, `routes` and `directory` are state: the admin pages build a
-    Bench around the running gateway's own.
+    The admin pages build one around the running gateway's own engine, routes and directory.
     """
 
     def __init__(self, settings: Settings, policies: Path | None = None,
-                 directory: DirectorySnapshot | None = None) -> None:
+                 directory: DirectorySnapshot | None = None, *,
+                 engine: PolicyEngine | None = None, routes: RouteTable | None = None) -> None:
         from gateway.app import policy_constants
 
         self.settings = settings
-        self.engine = PolicyEngine(policies or settings.policies_dir, policy_constants(settings))
-        self.routes = RouteTable([compile_route(s) for s in settings.routes])
+        self.engine = engine or PolicyEngine(policies or settings.policies_dir,
+                                             policy_constants(settings))
+        self.routes = routes or RouteTable([compile_route(s) for s in settings.routes])
         self.directory = directory or seed_snapshot(settings)
 
     def user(self, name: str) -> User:
