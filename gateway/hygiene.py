@@ -95,17 +95,20 @@ def scrub_response_headers(headers: Iterable[tuple[str, str]],
                            own_cookies: tuple[str, ...]) -> list[tuple[str, str]]:
     """The shop's headers minus hop-by-hop ones, those its Connection header names, and any
     Set-Cookie for the gateway's own cookie."""
-    headers = list(headers)
-    named = {fold(t) for n, v in headers if fold(n) == "connection" for t in v.split(",")}
-    drop = RESPONSE_HOP_BY_HOP | named if named else RESPONSE_HOP_BY_HOP
     out = []
+    connection = ""
     for name, value in headers:
         folded = fold(name)
-        if folded in drop:
+        if folded in RESPONSE_HOP_BY_HOP:
+            if folded == "connection":
+                connection += "," + value
             continue
         if folded == "set-cookie" and value.split("=", 1)[0].strip() in own_cookies:
             continue
         out.append((name, value))
+    if connection:
+        named = {fold(token) for token in connection.split(",")}
+        out = [(name, value) for name, value in out if fold(name) not in named]
     return out
 
 
