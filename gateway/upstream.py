@@ -27,7 +27,10 @@ from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-KEEPALIVE_SECONDS = 15.0  # an idle connection older than this is closed, not reused
+# An idle connection older than this is closed, not reused: below the 5 s after which
+# Apache (and many shops behind it) close idle connections themselves.
+KEEPALIVE_SECONDS = 4.0
+RETRIED = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # safe: may be sent twice
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # get Content-Length: 0 without a body
 READ_BUFFER = 2**16
 
@@ -99,14 +102,15 @@ class UpstreamPool:
                 head["Transfer-Encoding"] = "chunked"
         elif body is None and method in BODY_METHODS:
             head["Content-Length"] = "0"
-        # A kept-alive connection may have been closed by the shop a moment ago; a
-        # request without a body is sent again once on a new one, as browsers do.
+        # A kept-alive connection may have been closed by the shop a moment ago: a safe
+        # request (no body, nothing changes) is sent again once on a new connection.
         proto, reused = await self._acquire()
         try:
             return await self._exchange(proto, method, target, head, body, content_length)
         except aiohttp.ClientConnectionError as exc:
             self.give_back(proto, False)
-            if not reused or body is not None or isinstance(exc, TimeoutError):
+            if not reused or method not in RETRIED or body is not None \
+                    or isinstance(exc, TimeoutError):
                 raise
         except BaseException:
             self.give_back(proto, False)
@@ -123,6 +127,7 @@ class UpstreamPool:
                         content_length: int | None) -> UpstreamResponse:
         cfg = self.config
         proto.set_response_params(skip_payload=method == "HEAD", auto_decompress=False,
+                                  read_until_eof=True,  # no length, not chunked: until close
                                   read_timeout=cfg.read_timeout, read_bufsize=READ_BUFFER,
                                   max_line_size=cfg.max_line_size,
                                   max_field_size=cfg.max_field_size)

@@ -242,3 +242,44 @@ async def test_a_closed_pool_refuses_new_requests() -> None:
         await pool.close()
         with pytest.raises(aiohttp.ClientConnectionError):
             await pool.request("GET", "/", [])
+
+
+async def test_a_body_without_length_runs_until_the_shop_closes() -> None:
+    """HTTP/1.1 without Content-Length or chunks: the body is everything until close."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello, ")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"world")
+        await writer.drain()
+
+    async with shop(handler) as (url, _seen):
+        pool = UpstreamPool(PoolConfig(url))
+        assert await read_all(pool) == (200, b"hello, world")
+        assert pool._idle == []
+        await pool.close()
+
+
+async def test_only_safe_methods_are_sent_twice() -> None:
+    """A pooled connection that dies under a POST is a 502 for the caller, never a second
+    POST; a GET in the same spot goes out again on a new connection."""
+    requests: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _body = await read_request(reader)
+        requests.append(head.split(b" ", 1)[0])
+        writer.write(OK)
+        await writer.drain()
+        head, _body = await read_request(reader)  # the second request on this connection:
+        requests.append(head.split(b" ", 1)[0])  # taken, then the shop drops it unanswered
+
+    async with shop(handler) as (url, _seen):
+        pool = UpstreamPool(PoolConfig(url))
+        assert await read_all(pool) == (200, b"ok")
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await read_all(pool, "POST")
+        assert await read_all(pool) == (200, b"ok")
+        assert await read_all(pool) == (200, b"ok")  # reused, then dropped: sent again
+        await pool.close()
+    assert requests == [b"GET", b"POST", b"GET", b"GET", b"GET"]
