@@ -79,10 +79,15 @@ def scrub_request_headers(headers: Iterable[tuple[str, str]], policy: HeaderPoli
             if not value:
                 continue
         out.append((name, value))
-    if connection:
-        named = {fold(token) for token in connection.split(",")}
-        out = [(name, value) for name, value in out if fold(name) not in named]
-    return out
+    return _without_named(out, connection)
+
+
+def _without_named(headers: list[tuple[str, str]], connection: str) -> list[tuple[str, str]]:
+    """Also drop the headers a Connection header names (they are hop-by-hop too)."""
+    if not connection:
+        return headers
+    named = {fold(token) for token in connection.split(",")}
+    return [(name, value) for name, value in headers if fold(name) not in named]
 
 
 def strip_cookies(header: str, names: tuple[str, ...]) -> str:
@@ -106,10 +111,7 @@ def scrub_response_headers(headers: Iterable[tuple[str, str]],
         if folded == "set-cookie" and value.split("=", 1)[0].strip() in own_cookies:
             continue
         out.append((name, value))
-    if connection:
-        named = {fold(token) for token in connection.split(",")}
-        out = [(name, value) for name, value in out if fold(name) not in named]
-    return out
+    return _without_named(out, connection)
 
 
 def is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:

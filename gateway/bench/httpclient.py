@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.bench.framing import Framing
+
 HOST = "127.0.0.1"
 
 
@@ -25,15 +27,13 @@ def build_request(method: str, path: str, port: int, headers: dict[str, str] | N
     return head + (bytes(body_size) if with_body else b"")
 
 
-class ClientConn(asyncio.Protocol):
+class ClientConn(Framing, asyncio.Protocol):
     """One keep-alive connection; `exchange` sends bytes and returns the response status."""
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        Framing.__init__(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[int] | None = None
-        self.mode = "head"  # head | length | chunk-size | chunk-data | trailer | eof
-        self.left = 0
         self.status = 0
         self.body_bytes = 0
         self.closed = False
@@ -83,38 +83,8 @@ class ClientConn(asyncio.Protocol):
         while self.step():
             pass
 
-    def step(self) -> bool:
-        if self.mode in ("length", "chunk-data", "eof"):
-            return self.skip()
-        end = self.buf.find(b"\r\n\r\n" if self.mode == "head" else b"\r\n")
-        if end < 0:
-            return False
-        line = bytes(self.buf[:end])
-        del self.buf[:end + (4 if self.mode == "head" else 2)]
-        if self.mode == "head":
-            self.parse_head(line)
-        elif self.mode == "chunk-size":
-            size = int(line.split(b";")[0], 16)
-            self.mode, self.left = ("chunk-data", size + 2) if size else ("trailer", 0)
-        elif not line:
-            self.finish()
-        return True
-
-    def skip(self) -> bool:
-        taken = len(self.buf) if self.mode == "eof" else min(self.left, len(self.buf))
-        del self.buf[:taken]
-        self.body_bytes += taken
-        if self.mode == "eof":
-            return False
-        self.left -= taken
-        if self.left:
-            return False
-        if self.mode == "chunk-data":
-            self.body_bytes -= 2
-            self.mode = "chunk-size"
-        else:
-            self.finish()
-        return True
+    def body_taken(self, count: int) -> None:
+        self.body_bytes += count
 
     def parse_head(self, raw: bytes) -> None:
         lines = raw.split(b"\r\n")
@@ -136,11 +106,11 @@ class ClientConn(asyncio.Protocol):
         elif length is not None:
             self.mode, self.left = "length", length
             if length == 0:
-                self.finish()
+                self.message_done()
         else:
             self.mode = "eof"
 
-    def finish(self) -> None:
+    def message_done(self) -> None:
         self.mode = "head"
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(self.status)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from gateway.bench.framing import Framing
+
 PAGE = (b"<!doctype html><html><head><title>Shop</title></head><body><h1>Storefront</h1>"
         + b"<p>" + b"Product text. " * 30 + b"</p></body></html>\n")
 ZEROS = bytes(256 * 1024)
@@ -35,14 +37,12 @@ PAGE_RESPONSE = head(b"200 OK", b"text/html; charset=utf-8", len(PAGE)) + PAGE
 OK_RESPONSE = head(b"200 OK", b"text/plain", 3) + b"ok\n"
 
 
-class ShopProtocol(asyncio.Protocol):
+class ShopProtocol(Framing, asyncio.Protocol):
     """One connection: parse a request head, skip its body, answer, repeat."""
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        Framing.__init__(self)
         self.transport: asyncio.Transport | None = None
-        self.mode = "head"  # head | length | chunk-size | chunk-data | trailer
-        self.left = 0  # body bytes still to skip in `length` / `chunk-data`
         self.path = b""
         self.sending = False
         self.task: asyncio.Task[None] | None = None
@@ -66,36 +66,6 @@ class ShopProtocol(asyncio.Protocol):
         while not self.sending and self.step():
             pass
 
-    def step(self) -> bool:
-        """Advance by one parse step; False when more bytes are needed."""
-        if self.mode in ("length", "chunk-data"):
-            return self.skip()
-        end = self.buf.find(b"\r\n\r\n" if self.mode == "head" else b"\r\n")
-        if end < 0:
-            return False
-        line = bytes(self.buf[:end])
-        del self.buf[:end + (4 if self.mode == "head" else 2)]
-        if self.mode == "head":
-            self.parse_head(line)
-        elif self.mode == "chunk-size":
-            size = int(line.split(b";")[0], 16)
-            self.mode, self.left = ("chunk-data", size + 2) if size else ("trailer", 0)
-        elif not line:  # the empty line after the last chunk (and any trailers)
-            self.respond()
-        return True
-
-    def skip(self) -> bool:
-        taken = min(self.left, len(self.buf))
-        del self.buf[:taken]
-        self.left -= taken
-        if self.left:
-            return False
-        if self.mode == "chunk-data":
-            self.mode = "chunk-size"
-        else:
-            self.respond()
-        return True
-
     def parse_head(self, raw: bytes) -> None:
         lines = raw.split(b"\r\n")
         parts = lines[0].split(b" ")
@@ -108,9 +78,9 @@ class ShopProtocol(asyncio.Protocol):
             elif name == b"transfer-encoding" and b"chunked" in value.lower():
                 self.mode = "chunk-size"
         if self.mode == "head":
-            self.respond()
+            self.message_done()
 
-    def respond(self) -> None:
+    def message_done(self) -> None:
         assert self.transport is not None
         self.mode = "head"
         size = download_size(self.path)
