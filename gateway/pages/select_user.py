@@ -153,13 +153,21 @@ def clean_reason(text: str) -> str:
     return " ".join(printable.split())[:REASON_MAX]
 
 
-async def start(request: web.Request) -> web.StreamResponse:
+async def _posted(request: web.Request, action: str
+                  ) -> tuple[Gateway, RequestContext, Actor, dict[str, str]]:
+    """A signed-in POST of this page: its fields, once the CSRF token matched."""
     gw, ctx = request.app[GATEWAY], request[CTX]
     actor = await authenticate(request, gw, ctx)
     assert actor is not None and ctx.session is not None
     fields = await read_fields(request)
     check_csrf(request, ctx.session, fields)
-    ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
+    ctx.page, ctx.action, ctx.state_changing = "select_user", action, True
+    return gw, ctx, actor, fields
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    gw, ctx, actor, fields = await _posted(request, "submit")
+    assert ctx.session is not None
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = gw.directory.snapshot.user(buyer_name)
     why = _refusal(gw, actor, buyer, reason)
@@ -221,12 +229,8 @@ def _return_target(target: str | None, default: str) -> str:
 
 
 async def stop(request: web.Request) -> web.StreamResponse:
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None and ctx.session is not None
-    fields = await read_fields(request)
-    check_csrf(request, ctx.session, fields)
-    ctx.page, ctx.action, ctx.state_changing = "select_user", "stop", True
+    gw, ctx, _actor, _fields = await _posted(request, "stop")
+    assert ctx.session is not None
     ctx.allow(gw.policy.rev)
     imp = ctx.session.impersonation
     if imp is None:
