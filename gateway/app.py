@@ -11,14 +11,14 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from gateway import admin, pipeline
+from gateway import admin, impersonation, pipeline
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
 from gateway.directory import Directory
 from gateway.forward import client_session, upstream_pool
 from gateway.hygiene import HeaderPolicy
 from gateway.metrics import Metrics
-from gateway.notify import Notifier
+from gateway.notify import Notifier, make_ledger
 from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
@@ -79,8 +79,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw.audit.open()
     gw.client = client_session(gw)
     gw.upstream = upstream_pool(gw)
-    gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit)
-    tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh")]
+    gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit,
+                           ledger=make_ledger(gw.settings), signer=gw.signer)
+    tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh"),
+             asyncio.create_task(impersonation.sweeper(gw), name="impersonation-sweep")]
     if gw.settings.watch_policies:
         tasks.append(asyncio.create_task(policy_watcher(gw), name="policy-watch"))
     tasks.append(asyncio.create_task(_flush_audit(gw), name="audit-flush"))

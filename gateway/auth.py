@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from gateway import impersonation
 from gateway.context import RequestContext
 from gateway.domain import Actor, User
 from gateway.errors import Forbidden, Unauthenticated
@@ -54,15 +55,13 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
     expired = session.idle_expired(now) or now - session.created > \
         gw.settings.sessions.absolute_minutes * 60
     if user is None or not user.active or expired:
-        await gw.sessions.delete(session.id)
-        why = "session_expired" if expired else "account_inactive"
-        gw.audit.emit("session_expired", user=session.username, actor=session.username,
-                      reason=why, client_ip=ctx.client_ip, request_id=ctx.request_id)
+        await expire(gw, ctx, session, "session_expired" if expired else "account_inactive")
         return None
     check_fence(user, ctx.client_ip)
     fresh = touched(session, now)
     if fresh is not None:
-        await gw.sessions.save(fresh)
+        if not await gw.sessions.refresh(fresh):
+            return None  # ended while this request was on its way: never written back
         session = fresh
     ctx.session = session
     buyer = snapshot.user(session.impersonation.buyer) if session.impersonation else None
@@ -71,6 +70,17 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
         actor = dataclasses.replace(actor, acting_as=buyer, impersonation=session.impersonation)
     ctx.actor = actor
     return actor
+
+
+async def expire(gw: Gateway, ctx: RequestContext, session: Session, why: str) -> None:
+    """A dead session (idle, too old, its account gone or inactive) is deleted, and an
+    impersonation running in it ends with it: audited once, whoever else gets there."""
+    await gw.sessions.delete(session.id)
+    gw.audit.emit("session_expired", user=session.username, actor=session.username,
+                  reason=why, client_ip=ctx.client_ip, request_id=ctx.request_id)
+    if session.impersonation is not None:
+        await impersonation.conclude(gw, ctx, session.impersonation,
+                                     event="impersonation_end", reason=why)
 
 
 def check_fence(user: User, client_ip: str) -> None:

@@ -7,8 +7,10 @@ import ipaddress
 import typing
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway import routes as routing
+from gateway.assertion import MIN_HS256_SECRET
 from gateway.domain import Page
 from gateway.settings import (
     AssertionSettings,
@@ -66,8 +68,34 @@ def build(src: Source, base: Path) -> Settings:
         top[name] = cls(**_fields(src, (name,), cls, _mapping(src, data, name), base))
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
+    _check_impersonation(src, top["impersonation"], top["assertion"])
     src.raise_if_problems()
     return Settings(source=src.file, **top)
+
+
+def _check_impersonation(src: Source, imp: ImpersonationSettings,
+                         assertion: AssertionSettings) -> None:
+    """Values that parse but cannot work: an impersonation that ends at once, a webhook
+    nobody can POST to, an assertion expired when issued, an HS256 key easy to guess."""
+    if imp.max_minutes < 1:
+        src.problem(("impersonation", "max_minutes"),
+                    f"must be at least 1, got {imp.max_minutes}")
+    if imp.notify_webhook is not None and not _http_url(imp.notify_webhook):
+        src.problem(("impersonation", "notify_webhook"),  # the URL may carry a token
+                    "must be an http(s) URL with a host")
+    if assertion.ttl_seconds < 1:
+        src.problem(("assertion", "ttl_seconds"),
+                    f"must be at least 1, got {assertion.ttl_seconds}")
+    secret = (assertion.hs256_secret or "").encode()
+    if assertion.algorithm == "HS256" and len(secret) < MIN_HS256_SECRET:
+        src.problem(("assertion", "hs256_secret"),
+                    f"HS256 needs a secret of at least {MIN_HS256_SECRET} bytes, "
+                    f"got {len(secret)}")
+
+
+def _http_url(text: str) -> bool:
+    url = urlsplit(text)
+    return url.scheme in ("http", "https") and bool(url.hostname)
 
 
 def _mapping(src: Source, data: dict[str, Any], name: str) -> dict[str, Any]:

@@ -182,18 +182,6 @@ class Notifier:
             task.add_done_callback(self.tasks.discard)
         return True
 
-    def finished(self, imp: Impersonation, company: str | None, reason: str,
-                 session: aiohttp.ClientSession | None) -> None:
-        """For callers that cannot await (they audit the end themselves)."""
-        task = asyncio.get_running_loop().create_task(
-            self._ended_quietly(imp, company, reason, session))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _ended_quietly(self, imp: Impersonation, company: str | None, reason: str,
-                             session: aiohttp.ClientSession | None) -> None:
-        await self.ended(imp, company, reason, session)
-
     @staticmethod
     def summary(imp: Impersonation, company: str | None, why: str,
                 tally: Tally) -> dict[str, Any]:

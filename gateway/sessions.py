@@ -50,6 +50,7 @@ def new_session(username: str, idle_minutes: int, client_ip: str,
 class SessionStore(Protocol):
     async def get(self, sid: str) -> Session | None: ...
     async def save(self, session: Session) -> None: ...
+    async def refresh(self, session: Session) -> bool: ...
     async def delete(self, sid: str) -> None: ...
     async def all(self) -> list[Session]: ...
     async def close(self) -> None: ...
@@ -76,6 +77,13 @@ class MemorySessions:
 
     async def save(self, session: Session) -> None:
         self._data[session.id] = session
+
+    async def refresh(self, session: Session) -> bool:
+        """Rewrite a session that still exists (False: it was ended meanwhile)."""
+        if session.id not in self._data:
+            return False
+        self._data[session.id] = session
+        return True
 
     async def delete(self, sid: str) -> None:
         self._data.pop(sid, None)
@@ -116,6 +124,15 @@ class RedisSessions:
             await self._redis.set(self._prefix + session.id, session.to_json(), ex=self._ttl)
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
+
+    async def refresh(self, session: Session) -> bool:
+        """SET XX: a session another request or replica deleted is never written back."""
+        try:
+            written = await self._redis.set(self._prefix + session.id, session.to_json(),
+                                            ex=self._ttl, xx=True)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return bool(written)
 
     async def delete(self, sid: str) -> None:
         try:

@@ -222,26 +222,6 @@ async def test_every_request_is_rechecked(gateway, upstream) -> None:
     assert time.perf_counter() - started < 1.0
 
 
-# --- These need the patches to gateway/app.py, auth.py, pages/account.py, admin/sessions.py
-# --- and config.py listed in the impersonation report (docs/impersonation.md describes them).
-def _patched(module: str, needle: str) -> bool:
-    import importlib
-    import inspect
-
-    return needle in inspect.getsource(importlib.import_module(module))
-
-
-NEEDS_AUTH = pytest.mark.xfail(not _patched("gateway.auth", "conclude"), strict=True,
-                               reason="waits for the gateway/auth.py patch")
-NEEDS_LOGOUT = pytest.mark.xfail(not _patched("gateway.pages.account", "conclude"), strict=True,
-                                 reason="waits for the gateway/pages/account.py patch")
-NEEDS_APP = pytest.mark.xfail(not _patched("gateway.app", "impersonation.sweeper"),
-                              strict=True, reason="waits for the gateway/app.py patch")
-NEEDS_CONFIG = pytest.mark.xfail(not _patched("gateway.config", "_check_impersonation"),
-                                 strict=True, reason="waits for the gateway/config.py patch")
-
-
-@NEEDS_LOGOUT
 async def test_logout_while_acting_stops_the_impersonation(gateway, upstream) -> None:
     """Logging out while acting for a buyer is a stop: audited once, the customer told."""
     await acting(gateway)
@@ -252,7 +232,6 @@ async def test_logout_while_acting_stops_the_impersonation(gateway, upstream) ->
     assert await impersonation.sweep(gw_of(gateway)) == 0
 
 
-@NEEDS_AUTH
 @pytest.mark.parametrize(("change", "reason"), [
     ("idle", "session_expired"), ("deactivated", "account_inactive"),
 ], ids=["csr-idle", "csr-deactivated"])
@@ -272,7 +251,6 @@ async def test_a_dead_csr_session_ends_its_impersonation(gateway, upstream, chan
     assert (end["reason"], end["csr"], end["user"]) == (reason, "csr-carol", "buyer-alice")
 
 
-@NEEDS_APP
 async def test_the_app_sweeps_and_wires_the_notifier(make_gateway) -> None:
     """The running app has the sweeper task; the notifier signs and uses the shared ledger."""
     import asyncio
@@ -286,7 +264,6 @@ async def test_the_app_sweeps_and_wires_the_notifier(make_gateway) -> None:
     assert isinstance(gw.notifier.ledger, MemoryLedger)
 
 
-@NEEDS_CONFIG
 @pytest.mark.parametrize(("snippet", "expected"), [
     ("impersonation: {max_minutes: 0}\n", "impersonation.max_minutes: must be at least 1"),
     ("impersonation: {notify_webhook: 'ftp://x'}\n",
@@ -305,8 +282,6 @@ def test_impersonation_settings_are_checked_at_start(snippet, expected) -> None:
     assert expected in str(err.value)
 
 
-@pytest.mark.xfail(not _patched("gateway.auth", "sessions.refresh"), strict=True,
-                   reason="waits for the gateway/sessions.py + auth.py refresh patch")
 async def test_a_request_in_flight_cannot_revive_a_killed_session(gateway) -> None:
     """A request that read the session just before the kill switch deleted it must not
     write it back when it refreshes last_seen (the impersonation would live on)."""

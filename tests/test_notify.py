@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import impersonation, notify
 from gateway.domain import Impersonation
-from gateway.notify import Notifier, make_ledger
+from gateway.notify import Notifier, RedisLedger
 from tests.conftest import audit_lines, gw_of, impersonate, login, whoami
 from tests.test_impersonation import change_rows, unassign
 from tests.test_impersonation_lifecycle import age
@@ -76,9 +76,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def notifying(make_gateway: Any, hook: Hook, **changes: Any) -> TestClient:
     client = await make_gateway(impersonation={"notify_webhook": hook.url}, **changes)
-    gw = gw_of(client)
-    assert gw.notifier is not None
-    gw.notifier.signer = gw.signer  # as app.py wires it (see docs/impersonation.md)
+    assert gw_of(client).notifier is not None
     return client
 
 
@@ -257,9 +255,8 @@ async def test_replicas_share_counts_and_close_once(make_gateway, upstream, hook
     first = await notifying(make_gateway, hook, **shared)
     second = await notifying(make_gateway, hook, **shared)
     for client in (first, second):
-        gw = gw_of(client)
-        assert gw.notifier is not None
-        gw.notifier.ledger = make_ledger(gw.settings)
+        notifier = gw_of(client).notifier
+        assert notifier is not None and isinstance(notifier.ledger, RedisLedger)
     await login(first, "csr-carol")
     await impersonate(first, "buyer-alice")
     cookie = next(c for c in first.session.cookie_jar if c.key == "csrgw_session")

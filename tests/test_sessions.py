@@ -32,6 +32,21 @@ async def test_store_round_trip(kind: str, redis_prefix: str) -> None:
     await store.close()
 
 
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_refresh_never_revives_a_deleted_session(kind: str, redis_prefix: str) -> None:
+    """refresh rewrites a live session; once deleted (kill switch, logout) it stays gone."""
+    store = await _store(kind, redis_prefix)
+    session = new_session("csr-carol", 30, "127.0.0.1")
+    await store.save(session)
+    later = touched(session, session.last_seen + 30)
+    assert later is not None and await store.refresh(later) is True
+    assert await store.get(session.id) == later
+    await store.delete(session.id)
+    assert await store.refresh(later) is False
+    assert await store.get(session.id) is None
+    await store.close()
+
+
 def test_session_ids_are_random_and_long() -> None:
     """Session ids and CSRF tokens are 256-bit random and never repeat."""
     ids = {new_session("u", 60, "").id for _ in range(200)}
@@ -89,3 +104,14 @@ async def test_redis_down_fails_closed(make_gateway, redis_prefix: str) -> None:
     resp = await client.get("/cart", headers={"Accept": "application/json"})
     assert resp.status == 503
     assert audit_lines(client)[-1]["reason"] == "session_store_unavailable"
+
+
+async def test_refresh_with_redis_down_fails_closed() -> None:
+    """A last_seen refresh that cannot reach Redis is the same 503 as every other call."""
+    from gateway.errors import ServiceUnavailable
+
+    store = RedisSessions("redis://127.0.0.1:1/0", "csrgw-test:", 60)
+    with pytest.raises(ServiceUnavailable) as err:
+        await store.refresh(new_session("csr-carol", 30, "127.0.0.1"))
+    assert err.value.reason == "session_store_unavailable"
+    await store.close()

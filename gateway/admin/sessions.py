@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from gateway.context import RequestContext
-from gateway.impersonation import emit as emit_impersonation
+from gateway.impersonation import conclude
 from gateway.sessions import Session
 from gateway.state import Gateway
 
@@ -36,13 +36,8 @@ async def end_sessions(gw: Gateway, ctx: RequestContext, *, username: str | None
                 (session_handle and handle(session) != session_handle):
             continue
         await gw.sessions.delete(session.id)
-        if session.impersonation is not None:
-            buyer = gw.directory.snapshot.user(session.impersonation.buyer)
-            company = buyer.company if buyer else None
-            emit_impersonation(gw, ctx, "impersonation_end", session.impersonation,
-                               reason="kill_switch", company=company)
-            gw.metrics.impersonations.labels("impersonation_end").inc()
-            if gw.notifier is not None:
-                gw.notifier.finished(session.impersonation, company, "kill_switch", gw.client)
+        if session.impersonation is not None:  # one end line, even if another path won
+            await conclude(gw, ctx, session.impersonation, event="impersonation_end",
+                           reason="kill_switch")
         ended.append(describe(session))
     return ended

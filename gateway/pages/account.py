@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.auth import authenticate, check_fence, load_session
 from gateway.context import CTX, RequestContext
 from gateway.errors import GatewayError, TooManyRequests, Unauthenticated
-from gateway.impersonation import clear_upstream_cookies, set_session_cookie
+from gateway.impersonation import clear_upstream_cookies, conclude, set_session_cookie
 from gateway.pages.forms import read_fields
 from gateway.responses import render, safe_next, see_other, wants_json
 from gateway.sessions import new_session
@@ -81,6 +81,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if session is not None:
         actor = await authenticate(request, gw, ctx, required=False)
         await gw.sessions.delete(session.id)
+        if actor is not None and actor.impersonation is not None:  # else auth ended it
+            await conclude(gw, ctx, actor.impersonation, event="impersonation_stop",
+                           reason="ok", detail="logout")
         fields = ctx.identity_fields() if actor else {"user": session.username,
                                                       "actor": session.username}
         gw.audit.emit("logout", request_id=ctx.request_id, reason="ok", decision="allow",
