@@ -113,3 +113,35 @@ def test_decided_path_is_forwarded_path(segments: list[str], trailing: bool) -> 
                         compile_route(RouteSpec("/", "root")),
                         compile_route(RouteSpec("/**", "other", fallback=True))])
     assert table.match("GET", first.path).page == table.match("GET", again.path).page
+
+
+ADVERSARIAL = {
+    "fuzzer": "/_gateway/api/groups/-6.31160126274265e%2B16",  # found by the admin fuzzer
+    "long-run-then-escape": "/" + "a" * 2000 + "%",
+    "long-run-then-bang": "/" + "a1" * 1000 + "!",
+    "dotted-run": "/x/" + "ab." * 600 + "%",
+    "many-segments": "/" + "/a" * 1000 + "?",
+    "mixed-run": "/" + "a.b-c_d~" * 250 + "%20",
+}
+
+
+def test_adversarial_paths_are_decided_in_linear_time() -> None:
+    """ReDoS: the fast "already canonical" check must fail fast on long almost-plain paths.
+    Its old pattern had an optional dot inside a repeated group and backtracked
+    exponentially: the fuzzer's path took the gateway's event loop away for good. Run in a
+    child process so a regression fails here instead of hanging the suite; each path takes
+    microseconds, the bound is only there to catch a hang."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json\n"
+            "from gateway.errors import BadRequest\n"
+            "from gateway.pathcanon import canonicalize\n"
+            "for path in json.load(sys.stdin).values():\n"
+            "    try:\n        canonicalize(path, allow_semicolon=True)\n"
+            "    except BadRequest:\n        pass\n"
+            "print('done')\n")
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(ADVERSARIAL),
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "done", done.stderr
