@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import time
 from collections.abc import Iterable
@@ -64,10 +63,9 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
             return None  # ended while this request was on its way: never written back
         session = fresh
     ctx.session = session
-    buyer = snapshot.user(session.impersonation.buyer) if session.impersonation else None
-    actor = Actor(user, None, None, snapshot.version)
-    if session.impersonation:
-        actor = dataclasses.replace(actor, acting_as=buyer, impersonation=session.impersonation)
+    imp = session.impersonation
+    buyer = snapshot.user(imp.buyer) if imp else None  # None as well if the buyer is gone
+    actor = Actor(user, buyer, imp, snapshot.version)
     ctx.actor = actor
     return actor
 

@@ -8,8 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import hygiene
 from gateway.auth import authenticate
@@ -21,6 +19,7 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
+    dependency_failed,
 )
 from gateway.forward import forward
 from gateway.identity import identity_headers
@@ -33,7 +32,6 @@ from gateway.state import GATEWAY, Gateway
 from gateway.websocket import proxy_websocket
 
 log = logging.getLogger("csr_gateway")
-DEPENDENCY_ERRORS = (SQLAlchemyError, RedisError, OSError)
 TARGET = web.RequestKey("csrgw_target", Target)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,14 +80,15 @@ async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
     except (ConnectionResetError, asyncio.CancelledError):
         ctx.outcome = "aborted"
         raise
-    except DEPENDENCY_ERRORS as exc:  # a database or Redis went away: fail closed, 503
-        log.error("dependency unavailable in request %s: %r", ctx.request_id, exc)
-        ctx.deny("dependency_unavailable")
-        response = error_response(request, ServiceUnavailable("dependency_unavailable"))
-    except Exception:
-        log.exception("unhandled error in request %s", ctx.request_id)
-        ctx.deny("internal_error")
-        response = error_response(request, GatewayError())
+    except Exception as exc:
+        if dependency_failed(exc):  # a database or Redis went away: fail closed, 503
+            log.error("dependency unavailable in request %s: %r", ctx.request_id, exc)
+            ctx.deny("dependency_unavailable")
+            response = error_response(request, ServiceUnavailable("dependency_unavailable"))
+        else:
+            log.exception("unhandled error in request %s", ctx.request_id)
+            ctx.deny("internal_error")
+            response = error_response(request, GatewayError())
     if ctx.switched_session is not None and not response.prepared:
         set_session_cookie(response, gw, ctx.switched_session)
         clear_upstream_cookies(response, gw)

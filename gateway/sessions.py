@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from redis.exceptions import RedisError
 
 from gateway.domain import Impersonation
 from gateway.errors import ServiceUnavailable
@@ -106,8 +105,11 @@ class RedisSessions:
     """
 
     def __init__(self, url: str, prefix: str, ttl_seconds: int) -> None:
+        # imported here: a worker on memory sessions does not carry redis (~6 MB)
         import redis.asyncio as redis
+        from redis.exceptions import RedisError
 
+        self._errors = (RedisError, OSError)
         self._redis = redis.from_url(url)
         self._prefix = prefix + "session:"
         self._ttl = ttl_seconds
@@ -115,14 +117,14 @@ class RedisSessions:
     async def get(self, sid: str) -> Session | None:
         try:
             raw = await self._redis.get(self._prefix + sid)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise _unavailable(exc) from exc
         return Session.from_json(raw) if raw else None
 
     async def save(self, session: Session) -> None:
         try:
             await self._redis.set(self._prefix + session.id, session.to_json(), ex=self._ttl)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise _unavailable(exc) from exc
 
     async def refresh(self, session: Session) -> bool:
@@ -130,19 +132,22 @@ class RedisSessions:
         try:
             written = await self._redis.set(self._prefix + session.id, session.to_json(),
                                             ex=self._ttl, xx=True)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise _unavailable(exc) from exc
         return bool(written)
 
     async def delete(self, sid: str) -> None:
         try:
             await self._redis.delete(self._prefix + sid)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise _unavailable(exc) from exc
 
     async def all(self) -> list[Session]:
-        keys = [k async for k in self._redis.scan_iter(match=self._prefix + "*", count=500)]
-        raws = await self._redis.mget(keys) if keys else []
+        try:
+            keys = [k async for k in self._redis.scan_iter(match=self._prefix + "*", count=500)]
+            raws = await self._redis.mget(keys) if keys else []
+        except self._errors as exc:
+            raise _unavailable(exc) from exc
         return [Session.from_json(r) for r in raws if r]
 
     async def ping(self) -> bool:
