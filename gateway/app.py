@@ -77,6 +77,7 @@ async def build_gateway(settings: Settings) -> Gateway:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw = app[GATEWAY]
     gw.audit.open()
+    await gw.sessions.start()
     gw.client = client_session(gw)
     gw.upstream = upstream_pool(gw)
     gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit,

@@ -12,6 +12,7 @@ import orjson
 
 from gateway.domain import Impersonation
 from gateway.errors import ServiceUnavailable
+from gateway.session_cache import SessionCache
 
 
 @dataclass(frozen=True, slots=True)  # slots: ~200 bytes less for each of 10,000s
@@ -47,6 +48,7 @@ def new_session(username: str, idle_minutes: int, client_ip: str,
 
 
 class SessionStore(Protocol):
+    async def start(self) -> None: ...
     async def get(self, sid: str) -> Session | None: ...
     async def save(self, session: Session) -> None: ...
     async def refresh(self, session: Session) -> bool: ...
@@ -70,6 +72,9 @@ class MemorySessions:
 
     def __init__(self) -> None:
         self._data: dict[str, Session] = {}
+
+    async def start(self) -> None:
+        return None
 
     async def get(self, sid: str) -> Session | None:
         return self._data.get(sid)
@@ -101,7 +106,8 @@ def _unavailable(exc: Exception) -> ServiceUnavailable:
 class RedisSessions:
     """Shared by every replica; keys expire on their own after the absolute lifetime.
 
-    Redis being down fails closed: 503, never an anonymous or guessed identity.
+    Redis being down fails closed: 503, never an anonymous or guessed identity. Every change
+    is published in the same MULTI, so each worker's copies (session_cache.py) follow it.
     """
 
     def __init__(self, url: str, prefix: str, ttl_seconds: int) -> None:
@@ -110,37 +116,50 @@ class RedisSessions:
         from redis.exceptions import RedisError
 
         self._errors = (RedisError, OSError)
-        self._redis = redis.from_url(url)
+        self._redis = redis.from_url(url, health_check_interval=10)
         self._prefix = prefix + "session:"
         self._ttl = ttl_seconds
+        self.cache = SessionCache(self._redis, prefix + "session-changes")
+
+    async def start(self) -> None:
+        self.cache.start()
 
     async def get(self, sid: str) -> Session | None:
+        found = self.cache.get(sid)
+        if found is not None:
+            return found
+        changes = self.cache.changes
         try:
             raw = await self._redis.get(self._prefix + sid)
         except self._errors as exc:
             raise _unavailable(exc) from exc
-        return Session.from_json(raw) if raw else None
+        session = Session.from_json(raw) if raw else None
+        if session is not None:
+            self.cache.put(session, changes)
+        return session
 
     async def save(self, session: Session) -> None:
-        try:
-            await self._redis.set(self._prefix + session.id, session.to_json(), ex=self._ttl)
-        except self._errors as exc:
-            raise _unavailable(exc) from exc
+        await self._change(session.id, "set", session.to_json(), ex=self._ttl)
 
     async def refresh(self, session: Session) -> bool:
         """SET XX: a session another request or replica deleted is never written back."""
-        try:
-            written = await self._redis.set(self._prefix + session.id, session.to_json(),
-                                            ex=self._ttl, xx=True)
-        except self._errors as exc:
-            raise _unavailable(exc) from exc
-        return bool(written)
+        return bool(await self._change(session.id, "set", session.to_json(), ex=self._ttl,
+                                       xx=True))
 
     async def delete(self, sid: str) -> None:
+        await self._change(sid, "delete")
+
+    async def _change(self, sid: str, command: str, *args: Any, **kwargs: Any) -> Any:
+        """The write and its announcement, atomically; this worker's copy goes at once."""
+        self.cache.drop(sid)
         try:
-            await self._redis.delete(self._prefix + sid)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                getattr(pipe, command)(self._prefix + sid, *args, **kwargs)
+                pipe.publish(self.cache.channel, sid)
+                result, _receivers = await pipe.execute()
         except self._errors as exc:
             raise _unavailable(exc) from exc
+        return result
 
     async def all(self) -> list[Session]:
         try:
@@ -154,4 +173,5 @@ class RedisSessions:
         return bool(await self._redis.ping())
 
     async def close(self) -> None:
+        await self.cache.stop()
         await self._redis.aclose()

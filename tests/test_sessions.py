@@ -115,3 +115,111 @@ async def test_refresh_with_redis_down_fails_closed() -> None:
         await store.refresh(new_session("csr-carol", 30, "127.0.0.1"))
     assert err.value.reason == "session_store_unavailable"
     await store.close()
+
+
+# --- Each worker's copies of Redis sessions (gateway/session_cache.py) -------------------
+async def _worker(prefix: str) -> RedisSessions:
+    """A store as one gateway worker has it, its invalidation subscription confirmed."""
+    import asyncio
+
+    store = RedisSessions("redis://127.0.0.1:6379/0", prefix, 60)
+    await store.start()
+    for _ in range(200):
+        if store.cache.live:
+            return store
+        await asyncio.sleep(0.01)
+    raise AssertionError("the invalidation subscription never came up")
+
+
+async def _eventually(check, seconds: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    for _ in range(int(seconds / 0.01)):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+async def test_a_worker_serves_its_copy_until_another_changes_the_session(
+        redis_prefix: str) -> None:
+    """Worker A reads a session once, then answers from its copy (no Redis round trip);
+    when worker B rewrites or deletes it, A's copy is dropped and A sees the change."""
+    a, b = await _worker(redis_prefix), await _worker(redis_prefix)
+    session = new_session("csr-carol", 30, "127.0.0.1")
+    await b.save(session)
+    assert await a.get(session.id) == session
+    assert session.id in a.cache.entries
+    await a._redis.delete(a._prefix + session.id)  # behind the store's back: no message
+    assert await a.get(session.id) == session  # so the copy still answers, for MAX_AGE
+
+    await b.save(session)
+    later = touched(session, session.last_seen + 30)
+    assert later is not None and await b.refresh(later)
+
+    async def sees_refresh() -> bool:
+        return await a.get(session.id) == later
+    await _eventually(sees_refresh)
+
+    await b.delete(session.id)  # the kill switch on another worker
+
+    async def sees_delete() -> bool:
+        return await a.get(session.id) is None
+    await _eventually(sees_delete, 0.5)
+    await a.close()
+    await b.close()
+
+
+async def test_copies_expire_after_max_age_even_without_a_message(redis_prefix: str,
+                                                                    monkeypatch) -> None:
+    """A lost invalidation (no error, no message) costs at most MAX_AGE seconds."""
+    from gateway import session_cache
+
+    a = await _worker(redis_prefix)
+    session = new_session("buyer-alice", 30, "127.0.0.1")
+    await a.save(session)
+    assert await a.get(session.id) == session
+    await a._redis.delete(a._prefix + session.id)  # no message: as if it were lost
+    now = time.monotonic()
+    monkeypatch.setattr(session_cache.time, "monotonic", lambda: now + session_cache.MAX_AGE + 1)
+    assert await a.get(session.id) is None
+    await a.close()
+
+
+async def test_without_the_subscription_nothing_is_cached(redis_prefix: str) -> None:
+    """When the invalidation connection is cut, the copies are thrown away and every read
+    goes to Redis until the subscription is confirmed again."""
+    import redis.asyncio as redis
+
+    a = await _worker(redis_prefix)
+    session = new_session("buyer-alice", 30, "127.0.0.1")
+    await a.save(session)
+    assert await a.get(session.id) == session and a.cache.entries
+    admin = redis.from_url("redis://127.0.0.1:6379/0")
+    await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+
+    async def dropped() -> bool:
+        return not a.cache.live
+    await _eventually(dropped)
+    assert a.cache.entries == {}
+    await admin.delete(a._prefix + session.id)
+    assert await a.get(session.id) is None  # read from Redis, not from a copy
+
+    async def back() -> bool:
+        return a.cache.live
+    await _eventually(back, 5.0)
+    await admin.aclose()
+    await a.close()
+
+
+async def test_a_read_overlapping_an_invalidation_is_not_kept(redis_prefix: str) -> None:
+    """A GET that was answered before a change but processed after its message would keep a
+    stale copy forever; such reads are used once and not cached."""
+    a = await _worker(redis_prefix)
+    session = new_session("buyer-alice", 30, "127.0.0.1")
+    await a._redis.set(a._prefix + session.id, session.to_json())
+    changes = a.cache.changes
+    a.cache.changes += 1  # an invalidation arrives while the read is in flight
+    a.cache.put(session, changes)
+    assert session.id not in a.cache.entries
+    await a.close()
