@@ -155,3 +155,12 @@ async def test_client_reads_chunked_and_length_bodies(tmp_path: Path) -> None:
             assert conn.body_bytes == size
     finally:
         await runner.cleanup()
+
+
+def test_quick_run_measures_forked_workers_by_pss(quick_run: dict[str, object]) -> None:
+    """With Redis up, memory is also judged as deployed: two forked workers, each its PSS,
+    after every injected session made a request through the shared port."""
+    budget = quick_run["budget"]
+    assert isinstance(budget, list)
+    (line,) = [b for b in budget if b["name"].startswith("PSS per worker, 2 workers")]
+    assert 0 < line["measured"] < 1000 and "1,000 requests answered 200" in line["note"]

@@ -60,6 +60,14 @@ def latency_line(found: dict[str, dict[str, float]]) -> BudgetLine:
                       f"minimal proxy adds {floor:.2f} ms{noisy}")
 
 
+def shared_memory_line(result: dict[str, Any]) -> BudgetLine:
+    """The largest worker's proportional size: what each worker adds to the machine."""
+    return BudgetLine(f"PSS per worker, {result['workers']} workers, {result['sessions']:,} "
+                      "active sessions", result["pss_mb"], MB_PER_WORKER, "MB",
+                      at_least=False, note=f"RSS {result['rss_mb']:.0f} MB counting shared "
+                      f"pages in full; {result['requests_ok']:,} requests answered 200")
+
+
 def stream(server: Server, method: str, path: str, size: int, cookie: str) -> dict[str, Any]:
     """One body of `size` bytes through the server, RSS of its processes sampled meanwhile."""
     pids = server.pids()

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.bench import budget, growth, httpclient, load, nginx, targets
+from gateway.bench import budget, growth, httpclient, load, nginx, shared_memory, targets
 from gateway.bench.procs import CpuMeter, Server, free_port, reset_peak, wait_quiet
 from gateway.bench.report import Report, Row, plot, render
 from gateway.bench.scenarios import SCENARIOS, Scenario, login, probe
 
 QUICK: dict[str, Any] = {"duration": 0.3, "rounds": 1, "stream_mb": 64, "workers": "1,2"}
 WORKERS = "1,2,4"
+SHARED_WORKERS = 2  # the memory-per-worker line as deployed: forked workers, Redis sessions
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,14 @@ class Bench:
         result = budget.memory(path, self.opts.sessions, self.opts.session_requests)
         self.report.extra["memory"] = result
         self.report.budget += budget.memory_lines(result, self.opts.sessions)
+        if targets.redis_up():
+            sessions = self.opts.sessions if self.opts.session_requests else 1_000
+            shared = shared_memory.per_worker(config, SHARED_WORKERS, sessions)
+            self.report.extra["memory_workers"] = shared
+            self.report.budget.append(budget.shared_memory_line(shared))
+        else:
+            self.report.notes.append("PSS per worker not measured: it needs Redis on "
+                                     "127.0.0.1:6379 for the workers' shared sessions")
 
 
 def setup_facts(opts: Options) -> dict[str, Any]:
