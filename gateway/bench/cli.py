@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Runs a fast upstream, the minimal aiohttp proxy, the gateway and nginx "
                     "proxy_pass side by side under the same load, then checks the budget.")
     bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
-    bench.add_argument("--rounds", type=int, default=3, help="rounds alternating the targets (median)")
+    bench.add_argument("--rounds", type=int, default=3,
+                       help="rounds alternating the targets (the table shows the median)")
     bench.add_argument("--scenarios", default=",".join(SCENARIOS),
                        help=f"comma-separated, from: {', '.join(SCENARIOS)}")
     bench.add_argument("--workers", default=None,
