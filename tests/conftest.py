@@ -149,6 +149,22 @@ async def gateway(make_gateway: GatewayFactory) -> TestClient:
     return await make_gateway()
 
 
+@pytest.fixture
+async def shop_and_gateway(make_gateway: GatewayFactory
+                           ) -> AsyncIterator[tuple[web.Application, TestClient]]:
+    """The demo shop verifying the gateway's signed assertion (its JWKS), the gateway
+    before it."""
+    from gateway.demo.shop import TRUST, create_shop_app
+
+    shop = create_shop_app(jwks_url="http://127.0.0.1:1/unset")
+    server = TestServer(shop)
+    await server.start_server()
+    client = await make_gateway(str(server.make_url("")).rstrip("/"))
+    shop[TRUST][1].jwks_url = str(client.make_url("/_gateway/.well-known/jwks.json"))
+    yield shop, client
+    await server.close()
+
+
 def gw_of(client: TestClient) -> Gateway:
     return client.server.app[GATEWAY]
 

@@ -6,21 +6,8 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestServer
 
-from gateway.demo.shop import TRUST, create_shop_app
 from gateway.demo.state import SHOP_STATE
 from tests.conftest import audit_lines, impersonate, login, whoami
-
-
-@pytest.fixture
-async def shop_and_gateway(make_gateway):
-    """The demo shop verifying the gateway's signed assertion, and the gateway before it."""
-    shop = create_shop_app(jwks_url="http://127.0.0.1:1/unset")
-    server = TestServer(shop)
-    await server.start_server()
-    client = await make_gateway(str(server.make_url("")).rstrip("/"))
-    shop[TRUST][1].jwks_url = str(client.make_url("/_gateway/.well-known/jwks.json"))
-    yield shop, client
-    await server.close()
 
 
 async def test_csr_places_order_for_buyer(shop_and_gateway) -> None:

@@ -9,24 +9,17 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, CookieJar, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from gateway.demo.shop import TRUST, create_shop_app
 from gateway.demo.state import SHOP_STATE
 from tests.conftest import PASSWORD, audit_lines, gw_of, impersonate, login, whoami
 from tests.test_impersonation import change_rows, unassign
 
 
 @pytest.fixture
-async def shop(make_gateway) -> AsyncIterator[tuple[web.Application, TestClient]]:
-    """The demo shop verifying the gateway's assertion, and the gateway in front of it."""
-    app = create_shop_app(jwks_url="http://127.0.0.1:1/unset")
-    server = TestServer(app)
-    await server.start_server()
-    client = await make_gateway(str(server.make_url("")).rstrip("/"))
-    app[TRUST][1].jwks_url = str(client.make_url("/_gateway/.well-known/jwks.json"))
-    yield app, client
-    await server.close()
+def shop(shop_and_gateway: tuple[web.Application, TestClient]
+         ) -> tuple[web.Application, TestClient]:
+    return shop_and_gateway
 
 
 class Browser:
