@@ -17,8 +17,9 @@ from gateway.audit import AuditConfig, AuditLog
 from gateway.directory import Directory
 from gateway.forward import client_session, upstream_pool
 from gateway.hygiene import HeaderPolicy
+from gateway.ledger import make_ledger
 from gateway.metrics import Metrics
-from gateway.notify import Notifier, make_ledger
+from gateway.notify import Notifier
 from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy

@@ -255,7 +255,7 @@ async def test_the_app_sweeps_and_wires_the_notifier(make_gateway) -> None:
     """The running app has the sweeper task; the notifier signs and uses the shared ledger."""
     import asyncio
 
-    from gateway.notify import MemoryLedger
+    from gateway.ledger import MemoryLedger
 
     client = await make_gateway(impersonation={"notify_webhook": "http://127.0.0.1:9/"})
     gw = gw_of(client)

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import impersonation, notify
 from gateway.domain import Impersonation
-from gateway.notify import Notifier, RedisLedger
+from gateway.ledger import RedisLedger
+from gateway.notify import Notifier
 from tests.conftest import audit_lines, gw_of, impersonate, login, whoami
 from tests.test_impersonation import change_rows, unassign
 from tests.test_impersonation_lifecycle import age
