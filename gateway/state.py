@@ -43,6 +43,7 @@ class Gateway:
     upstream: UpstreamPool | None = None  # every proxied HTTP request
     inflight: int = 0
     overlays: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # overlay.py
+    error_pages: dict[tuple[Any, ...], str] = field(default_factory=dict)  # responses.py
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
 

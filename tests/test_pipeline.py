@@ -269,3 +269,19 @@ async def test_metrics_count_every_request_by_decision_and_time(gateway, upstrea
     total = float(re.search(r"csrgw_request_duration_seconds_count ([0-9.]+)", text)[1])
     assert buckets == sorted(buckets) and buckets[-1] == total >= 4
     assert 'le="1.0"' in text and 'le="+Inf"' in text
+
+
+async def test_error_pages_are_per_person_and_per_request(gateway, upstream) -> None:
+    """Error pages are rendered once per person and reason, then reused: each still carries
+    its own request id, and nobody ever sees a page rendered for someone else."""
+    await login(gateway, "buyer-alice")
+    first = await (await gateway.get("/admin", allow_redirects=False)).text()
+    second = await (await gateway.get("/admin", allow_redirects=False)).text()
+    ids = [r["request_id"] for r in audit_lines(gateway) if r["path"] == "/admin"]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert ids[0] in first and ids[1] in second and ids[0] not in second
+    assert "buyer-alice" in first and "buyer-alice" in second
+    gateway.session.cookie_jar.clear()
+    await login(gateway, "buyer-bob")
+    bob = await (await gateway.get("/admin", allow_redirects=False)).text()
+    assert "buyer-bob" in bob and "buyer-alice" not in bob
