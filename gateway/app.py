@@ -115,7 +115,7 @@ async def _refresh_directory(gw: Gateway) -> None:
 async def _flush_audit(gw: Gateway) -> None:
     while True:
         await asyncio.sleep(1.0)
-        gw.audit.flush()
+        await gw.audit.sync()
 
 
 def create_app(gw: Gateway) -> web.Application:

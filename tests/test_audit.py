@@ -198,3 +198,35 @@ async def test_configured_extra_redaction(make_gateway) -> None:
     client = await make_gateway(audit={"redact_keys": ("client_ip",)})
     await client.get("/_gateway/healthz")
     assert {r["client_ip"] for r in audit_lines(client)} <= {"[redacted]", None}
+
+
+async def test_periodic_sync_reaches_the_disk_and_survives_a_reopen(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """The 1-second sync writes the buffer and fsyncs in a worker thread (the loop never
+    waits for the disk); a logrotate reopen while that fsync runs does not break the log."""
+    import asyncio
+    import os
+    import threading
+
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(AuditConfig(path=str(path)))
+    log.open()
+    log.emit("request", status=200)
+    assert path.read_bytes() == b""  # still in the 256 KB buffer
+    threads: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        threads.append(threading.current_thread().name)
+        log.reopen()  # logrotate's SIGHUP lands while the disk is being waited for
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    await log.sync()
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert threads and threads[0] != threading.main_thread().name
+    assert log.healthy
+    records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [r["event"] for r in records][:2] == ["audit_start", "request"]
+    log.close()
+    await asyncio.sleep(0)

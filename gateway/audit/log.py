@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import sys
@@ -173,6 +174,28 @@ class AuditLog:
             if self.config.fsync != "never":
                 os.fsync(self._file.fileno())
         self._dirty = False
+
+    async def sync(self) -> None:
+        """The periodic flush: the buffer goes to the OS on the loop (a write into the page
+        cache), fsync waits for the disk in a thread, so the disk never stalls requests."""
+        if self.config.fsync == "never" or self._file is None or not self._dirty:
+            self.flush()
+            return
+        try:
+            self._file.flush()
+            self._dirty = False
+            fd = os.dup(self._file.fileno())  # the file may be reopened meanwhile (SIGHUP)
+        except (OSError, ValueError):
+            self._healthy = False
+            return
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        except OSError:
+            self._healthy = False
+        finally:
+            os.close(fd)
+        if self.config.sink in ("stdout", "both"):
+            self.flush()
 
     def flush(self) -> None:
         try:
