@@ -44,6 +44,15 @@ def fixed_rate_latency(targets: dict[str, int], raw: dict[str, bytes], rate: flo
     return found
 
 
+def median_latency(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per target, the run with the median p99 (its other numbers kept with it)."""
+    found = {}
+    for name in runs[0]:
+        ordered = sorted((run[name] for run in runs), key=lambda r: r["p99_ms"])
+        found[name] = {**ordered[len(ordered) // 2], "runs": float(len(ordered))}
+    return found
+
+
 def _fixed_rate(port: int, raw: bytes, rate: float, duration: float) -> httpclient.LoadResult:
     result = httpclient.run(lambda: httpclient.fixed_rate(port, raw, rate, duration))
     assert isinstance(result, httpclient.LoadResult)
