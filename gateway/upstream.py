@@ -100,7 +100,7 @@ class UpstreamPool:
                 head["Content-Length"] = str(content_length)
             else:
                 head["Transfer-Encoding"] = "chunked"
-        elif body is None and method in BODY_METHODS:
+        elif method in BODY_METHODS:
             head["Content-Length"] = "0"
         # A kept-alive connection may have been closed by the shop a moment ago: a safe
         # request (no body, nothing changes) is sent again once on a new connection.
