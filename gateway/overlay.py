@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from gateway.context import RequestContext
 from gateway.domain import Actor
@@ -21,7 +22,8 @@ def page_overlay(gw: Gateway, ctx: RequestContext, actor: Actor | None) -> bytes
     if select_user is None or not gw.policy.page(actor, "view", select_user,
                                                   gw.directory.snapshot).allowed:
         return None
-    return _rendered(gw, "csr_toolbar.html", (actor.user.display_name,), csr=actor.user)
+    return rendered_once(gw, ("csr_toolbar.html", actor.user.display_name),
+                         lambda: _render(gw, "csr_toolbar.html", csr=actor.user))
 
 
 def render_banner(gw: Gateway, ctx: RequestContext) -> bytes:
@@ -32,24 +34,29 @@ def render_banner(gw: Gateway, ctx: RequestContext) -> bytes:
     left = gw.settings.impersonation.max_minutes * 60 - (time.time() - imp.started_at)
     buyer, minutes_left = actor.acting_as, max(0, int(left // 60))
     company = gw.directory.snapshot.company_name(buyer.company)
-    key = (imp.id, imp.reason, session.csrf_token, buyer.display_name, company,
+    key = ("banner.html", imp.id, imp.reason, session.csrf_token, buyer.display_name, company,
            actor.user.username, minutes_left)
-    return _rendered(gw, "banner.html", key, buyer=buyer, company=company, csr=actor.user,
-                     csrf_token=session.csrf_token, minutes_left=minutes_left,
-                     impersonation=imp)
+    return rendered_once(gw, key, lambda: _render(
+        gw, "banner.html", buyer=buyer, company=company, csr=actor.user,
+        csrf_token=session.csrf_token, minutes_left=minutes_left, impersonation=imp))
 
 
 RENDERED_LIMIT = 4096
+T = TypeVar("T")
 
 
-def _rendered(gw: Gateway, template: str, key: tuple[Any, ...], **values: Any) -> bytes:
-    """Every page of an impersonation carries the same banner until a minute passes: it is
-    rendered once (~25 us through jinja2) and then served from here. `key` holds every value
-    the template shows."""
-    full, cache = (template, *key), gw.overlays
-    found = cache.get(full)
+def rendered_once(gw: Gateway, key: tuple[Any, ...], render: Callable[[], T]) -> T:
+    """Pages that repeat (every page of an impersonation carries the same banner until a
+    minute passes; an error page differs only by who asks and why) are rendered once
+    (~25 us through jinja2) and then served from here. `key` names the template and holds
+    every value it shows."""
+    found: T | None = gw.rendered.get(key)
     if found is None:
-        if len(cache) >= RENDERED_LIMIT:
-            cache.clear()
-        found = cache[full] = gw.templates.get_template(template).render(**values).encode()
+        if len(gw.rendered) >= RENDERED_LIMIT:
+            gw.rendered.clear()
+        found = gw.rendered[key] = render()
     return found
+
+
+def _render(gw: Gateway, template: str, **values: Any) -> bytes:
+    return gw.templates.get_template(template).render(**values).encode()

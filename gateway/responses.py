@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from gateway.context import CTX
 from gateway.errors import GatewayError, Unauthenticated
-from gateway.overlay import render_banner
+from gateway.overlay import render_banner, rendered_once
 from gateway.state import GATEWAY
 
 LOGIN = "/_gateway/login"
@@ -45,12 +45,11 @@ def _html(request: web.Request, template: str, values: dict[str, Any]) -> str:
 
 
 REQUEST_ID_MARK = "0000requestidmark0000"  # survives escaping; the real id goes in after
-ERROR_PAGES_LIMIT = 4096
 
 
 def _error_html(request: web.Request, err: GatewayError) -> str:
-    """An error page differs only by who asks, why, and the request id: each is rendered
-    once (~25 us through jinja2) and the request id put in. Denials are where floods hit."""
+    """An error page differs only by who asks, why, and the request id: rendered once per
+    person and reason, the request id put in. Denials are where floods hit."""
     gw, ctx = request.app[GATEWAY], request[CTX]
     actor, session = ctx.actor, ctx.session
     acting = actor is not None and actor.acting_as is not None and session is not None \
@@ -60,13 +59,9 @@ def _error_html(request: web.Request, err: GatewayError) -> str:
         actor.acting_as.display_name if actor.acting_as else None,
         session.csrf_token if session else "",
         render_banner(gw, ctx) if acting else b"")  # the same cached bytes until it changes
-    key = (type(err).__name__, err.status, err.reason, err.public, person)
-    html = gw.error_pages.get(key)
-    if html is None:
-        html = _html(request, "error.html", {"error": err, "request_id": REQUEST_ID_MARK})
-        if len(gw.error_pages) >= ERROR_PAGES_LIMIT:
-            gw.error_pages.clear()
-        gw.error_pages[key] = html
+    key = ("error.html", type(err).__name__, err.status, err.reason, err.public, person)
+    html = rendered_once(gw, key, lambda: _html(request, "error.html", {
+        "error": err, "request_id": REQUEST_ID_MARK}))
     return html.replace(REQUEST_ID_MARK, ctx.request_id)
 
 

@@ -111,8 +111,7 @@ def run(settings: Settings, workers: int = 1) -> int:
     # Forked after the imports (and with the start-up heap frozen, so the collector does not
     # write to shared pages): the workers share the ~90 MB of code and modules instead of
     # importing everything N times. No event loop or thread exists yet in this process.
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_worker, args=(worker_settings(settings, n),), daemon=False)
              for n in range(1, workers + 1)]

@@ -42,8 +42,7 @@ class Gateway:
     client: aiohttp.ClientSession | None = None  # WebSockets and webhooks
     upstream: UpstreamPool | None = None  # every proxied HTTP request
     inflight: int = 0
-    overlays: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # overlay.py
-    error_pages: dict[tuple[Any, ...], str] = field(default_factory=dict)  # responses.py
+    rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # overlay.rendered_once
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
 
