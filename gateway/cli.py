@@ -5,10 +5,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway import __version__
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+
+def _startup_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.assertion import KeyFileError
+    from gateway.policy import PolicyLoadError
+
+    return (OSError, KeyFileError, PolicyLoadError, SQLAlchemyError)
 
 
 def _add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -32,11 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="listen port (overrides listen.port)")
     run.add_argument("--allow-python-parser", action="store_true",
                      help="start even without aiohttp's C HTTP parser")
+    run.add_argument("--allow-demo-passwords", action="store_true",
+                     help="serve a directory whose users still have the demo password "
+                          "(also CSRGW_ALLOW_DEMO_PASSWORDS=1); for tests and demos only")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate configuration and policies, then lint")
     _add_config(check)
+    check.add_argument("--print", dest="show", action="store_true",
+                       help="also print the effective configuration, secrets masked")
     check.set_defaults(func=cmd_check)
+
+    init = sub.add_parser("init", help="write a starter configuration for your own shop")
+    init.add_argument("dir", metavar="DIR")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=cmd_init)
 
     from gateway.policy import cli as policy_cli
     policy_cli.register(sub)
@@ -64,13 +88,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("csr-gateway: aiohttp's C HTTP parser is not active (AIOHTTP_NO_EXTENSIONS?); "
               "refusing to start. Pass --allow-python-parser to override.", file=sys.stderr)
         return 2
-    return run(settings, args.workers or settings.workers)
+    STARTUP_ERRORS = _startup_errors()
+    try:
+        if not (args.allow_demo_passwords or os.environ.get("CSRGW_ALLOW_DEMO_PASSWORDS") == "1"):
+            refusal = _demo_password_refusal(settings)
+            if refusal:
+                print(f"csr-gateway: {refusal}", file=sys.stderr)
+                return 1
+        return run(settings, args.workers or settings.workers)
+    except STARTUP_ERRORS as exc:  # a port in use, an unwritable path, a missing key
+        print(f"csr-gateway: cannot start: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _demo_password_refusal(settings: Settings) -> str | None:
+    import asyncio
+
+    from gateway.directory.safety import refuse_demo_passwords
+
+    return asyncio.run(refuse_demo_passwords(settings.directory.url, settings.directory.seed))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from gateway.checks import check_config
 
-    return check_config(args.config)
+    return check_config(args.config, show=args.show)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.starter import write_starter
+
+    return write_starter(args.dir, force=args.force)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway import configenv
 from gateway import routes as routing
 from gateway.assertion import MIN_HS256_SECRET
 from gateway.domain import Page
@@ -38,7 +39,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("audit", "fsync"): ("always", "interval", "never"),
 }
 TOP_FIELDS = ("host", "port", "workers", "state_dir", "policies_dir", "watch_policies",
-              "trusted_proxies", "deny_headers", "require_c_parser")
+              "trusted_proxies", "deny_headers", "require_c_parser", "public_url")
 PATH_FIELDS = {"seed", "keys_dir", "state_dir", "policies_dir"}
 
 
@@ -52,6 +53,7 @@ def settings_from_text(text: str, name: str = "<string>", base: Path | None = No
 
 
 def build(src: Source, base: Path) -> Settings:
+    configenv.apply(src, set(TOP_FIELDS))
     data = src.data if isinstance(src.data, dict) else {}
     if not isinstance(src.data, dict):
         src.problem((), "the configuration must be a mapping")
@@ -69,8 +71,57 @@ def build(src: Source, base: Path) -> Settings:
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     _check_impersonation(src, top["impersonation"], top["assertion"])
+    _check_listen(src, top)
     src.raise_if_problems()
-    return Settings(source=src.file, **top)
+    return Settings(source=src.file, **_anchored(top, base))
+
+
+def _anchored(top: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Every relative path, given or default, is relative to the configuration file."""
+    defaults = Settings()
+    for key in ("state_dir", "policies_dir"):
+        top[key] = _under(base, top.get(key, getattr(defaults, key)))
+    top["assertion"] = dataclasses.replace(
+        top["assertion"], keys_dir=_under(base, top["assertion"].keys_dir))
+    top["audit"] = dataclasses.replace(top["audit"], path=str(_under(base, top["audit"].path)))
+    directory = top["directory"]
+    top["directory"] = dataclasses.replace(directory, url=sqlite_anchored(directory.url, base))
+    return top
+
+
+def _under(base: Path, path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def sqlite_anchored(url: str, base: Path) -> str:
+    """A SQLite URL's relative file made absolute (memory databases stay as they are)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    db = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:" \
+            or db.startswith("file:") or Path(db).is_absolute():
+        return url
+    return parsed.set(database=str(_under(base, db))).render_as_string(hide_password=False)
+
+
+def _check_listen(src: Source, top: dict[str, Any]) -> None:
+    """A port the kernel can bind and an upstream the proxy can reach, caught before `run`."""
+    port = top.get("port", Settings.port)
+    if not 1 <= port <= 65535:
+        where = ("listen", "port") if ("listen", "port") in src.lines else ("port",)
+        src.problem(where, f"must be a port number from 1 to 65535, got {port}")
+    if not _http_url(top["upstream"].url):
+        src.problem(("upstream", "url"),
+                    f"must be an http(s) URL with a host, got {top['upstream'].url!r}")
+    public = top.get("public_url")
+    if public is not None and not _http_url(public):
+        src.problem(("public_url",), f"must be an http(s) URL with a host, got {public!r}")
 
 
 def _check_impersonation(src: Source, imp: ImpersonationSettings,
@@ -113,6 +164,10 @@ def _fields(src: Source, path: KeyPath, cls: type, raw: dict[str, Any],
     out: dict[str, Any] = {}
     for key, value in raw.items():
         where = (*path, key)
+        if key not in names and key.endswith("_file") and key[:-5] in names:
+            key, value = key[:-5], _secret_file(src, where, value, base)
+            if value is None:
+                continue
         if key not in names:
             src.problem(where, f"unknown key (expected one of: {', '.join(sorted(names))})")
             continue
@@ -127,8 +182,21 @@ def _fields(src: Source, path: KeyPath, cls: type, raw: dict[str, Any],
     return out
 
 
+def _secret_file(src: Source, where: KeyPath, value: Any, base: Path) -> str | None:
+    """`hs256_secret_file: /run/secrets/x` reads the secret from that file (one trailing
+    newline dropped), so it need not stand in the configuration or the environment."""
+    try:
+        text = _under(base, str(value)).read_text(encoding="utf-8")
+    except OSError as exc:
+        src.problem(where, f"cannot read {value}: {exc.strerror or exc}")
+        return None
+    return configenv.FromEnv(text.removesuffix("\n"))
+
+
 def _coerce(hint: Any, value: Any, key: str, base: Path) -> Any:
     text = str(hint)
+    if isinstance(value, configenv.FromEnv) and value == "" and "None" in text:
+        return None  # `${HOOK:-}`: an optional setting left out
     if key in PATH_FIELDS:
         if value is None and "None" in text:
             return None
@@ -152,6 +220,8 @@ def _list(value: Any) -> list[Any]:
 
 
 def _scalar(kind: type, value: Any) -> Any:
+    if isinstance(value, configenv.FromEnv) and kind is not str:
+        value = value.typed()
     if kind is bool and not isinstance(value, bool):
         raise TypeError(f"expected true or false, got {value!r}")
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):

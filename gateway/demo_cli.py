@@ -13,7 +13,6 @@ from aiohttp import web
 
 from gateway.settings import RouteSpec, Settings
 
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_LOGINS = """\
 Demo logins (password demo-pass-1 for all):
   csr-carol     CSR, assigned Acme Corp and Globex Inc   <- try "Log in as buyer"
@@ -42,10 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def default_config() -> Path:
-    for base in (Path.cwd(), SOURCE_ROOT):
-        if (base / "config" / "gateway.yaml").exists():
-            return base / "config" / "gateway.yaml"
-    raise SystemExit("csr-gateway demo: config/gateway.yaml not found; pass --config FILE")
+    """The demo configuration the package carries, wherever it is installed."""
+    from gateway.defaults import DEMO_CONFIG
+
+    return DEMO_CONFIG
 
 
 def demo_settings(args: argparse.Namespace) -> Settings:
@@ -105,7 +104,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    from gateway.cli import _one_line, _startup_errors
+
     install_uvloop()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_demo(args, settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_demo(args, settings))
+    except _startup_errors() as exc:  # a port in use, an unwritable state folder
+        print(f"csr-gateway demo: cannot start: {_one_line(exc)}", file=sys.stderr)
+        return 1
     return 0

@@ -130,3 +130,4 @@ class Settings:
     headers: HeaderNames = field(default_factory=HeaderNames)
     pages: Mapping[str, Page] = field(default_factory=dict)
     routes: tuple[RouteSpec, ...] = ()
+    public_url: str | None = None  # the gateway's external base URL (invitation links)

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", default=None,
-                        help="gateway configuration (default: config/gateway.yaml)")
+                        help="gateway configuration (default: the bundled demo configuration)")
     parser.add_argument("--policies", metavar="DIR", help="policy directory to use instead")
     parser.add_argument("--live-directory", action="store_true",
                         help="decide with the configured directory database, not its seed file")
@@ -45,12 +45,13 @@ def _run(name: str):  # type: ignore[no-untyped-def]
     def run(args: argparse.Namespace) -> int:
         import sys
 
-        from gateway.policy import tools
+        from gateway.config import ConfigError
+        from gateway.policy import PolicyLoadError, tools
 
         try:
             return int(getattr(tools, f"cmd_{name}")(args))
-        except tools.UnknownUser as exc:
-            print(exc, file=sys.stderr)
+        except (tools.UnknownUser, ConfigError, PolicyLoadError) as exc:
+            print(exc, file=sys.stderr)  # file:line message, as `check` reports it
             return 2
     return run
 
