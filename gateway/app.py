@@ -87,7 +87,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
              asyncio.create_task(impersonation.sweeper(gw), name="impersonation-sweep")]
     if gw.settings.watch_policies:
         tasks.append(asyncio.create_task(policy_watcher(gw), name="policy-watch"))
-    tasks.append(asyncio.create_task(_flush_audit(gw), name="audit-flush"))
+    tasks.append(asyncio.create_task(_keep_audit(gw), name="audit-keeper"))
     yield
     for task in tasks:
         task.cancel()
@@ -112,10 +112,15 @@ async def _refresh_directory(gw: Gateway) -> None:
             log.exception("directory refresh failed; keeping the last snapshot")
 
 
-async def _flush_audit(gw: Gateway) -> None:
+async def _keep_audit(gw: Gateway) -> None:
+    """Buffered lines reach the disk within a second; a sink that failed is retried every
+    second and serves again by itself once a write succeeds."""
     while True:
-        await asyncio.sleep(1.0)
-        await gw.audit.sync()
+        await asyncio.sleep(gw.audit.config.fsync_interval_s)
+        try:
+            await gw.audit.tick()
+        except Exception:
+            log.exception("audit keeper failed; retrying")
 
 
 def create_app(gw: Gateway) -> web.Application:

@@ -56,6 +56,13 @@ class RequestContext:
             "impersonation_reason": imp.reason if imp else None,
         }
 
+    def intent_fields(self) -> dict[str, Any]:
+        """Who, as whom, what and the decision: the line written before forwarding."""
+        fields = self.audit_fields(0)
+        for key in ("status", "duration_ms", "outcome", "bytes_sent"):
+            del fields[key]
+        return fields
+
     def audit_fields(self, status: int) -> dict[str, Any]:
         path = self.path if self.path is not None else None
         if path is not None and self.query:

@@ -32,6 +32,9 @@ class Metrics:
                                        "Requests being forwarded now", registry=r)
         self.audit_healthy = Gauge("csrgw_audit_healthy", "1 when the audit sink writes",
                                    registry=r)
+        self.audit_refused = Gauge("csrgw_audit_refused",
+                                   "Requests refused since the audit sink went down",
+                                   registry=r)
         self.policy_ok.set(1)
         self.audit_healthy.set(1)
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway import hygiene
+from gateway.audit.sink import SinkDown
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
 from gateway.errors import (
@@ -32,6 +33,8 @@ from gateway.state import GATEWAY, Gateway
 from gateway.websocket import proxy_websocket
 
 log = logging.getLogger("csr_gateway")
+# Answer while the audit sink is down (they change nothing, so they need no line then).
+PROBES = frozenset({"/_gateway/healthz", "/_gateway/readyz", "/_gateway/metrics"})
 TARGET = web.RequestKey("csrgw_target", Target)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -42,12 +45,14 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
     gw = request.app[GATEWAY]
     ctx = RequestContext(method=request.method, client_ip=_client_ip(request, gw))
     request[CTX] = ctx
+    if not gw.audit.healthy and gw.settings.audit.fail_closed:
+        return await _sink_down(request, handler, gw, ctx)
     status = 500
     try:
         response = await _guarded(request, handler, gw, ctx)
         status = response.status
         return response
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, ConnectionResetError):  # the client went away
         ctx.outcome, status = "aborted", 499
         raise
     finally:
@@ -57,11 +62,33 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
         gw.metrics.observe(ctx.decision, ctx.reason, time.perf_counter() - ctx.started)
 
 
+async def _sink_down(request: web.Request, handler: Handler, gw: Gateway,
+                     ctx: RequestContext) -> web.StreamResponse:
+    """No audit, no service: probes still answer; every other request is refused and
+    counted (a line each would only refill the disk that just ran full)."""
+    if request.method == "GET" and request.raw_path in PROBES:
+        return await handler(request)
+    gw.audit.refuse()
+    ctx.deny("audit_unavailable")
+    gw.metrics.observe(ctx.decision, ctx.reason, time.perf_counter() - ctx.started)
+    return error_response(request, ServiceUnavailable("audit_unavailable"))
+
+
+async def write_ahead(gw: Gateway, ctx: RequestContext) -> None:
+    """A state-changing request goes on only once its intent line is on the disk."""
+    gw.audit.emit("request_intent", **ctx.intent_fields())
+    try:
+        await gw.audit.durable()
+    except SinkDown as exc:
+        if gw.settings.audit.fail_closed:
+            log.error("audit intent of request %s not durable: %s", ctx.request_id, exc)
+            ctx.deny("audit_unavailable")
+            raise ServiceUnavailable("audit_unavailable") from exc
+
+
 async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
                    ctx: RequestContext) -> web.StreamResponse:
     try:
-        if not gw.audit.healthy and gw.settings.audit.fail_closed:
-            raise ServiceUnavailable("audit_unavailable")
         if request.version < (1, 0):
             raise BadRequest("unsupported_http_version", detail="HTTP/0.9")
         target = canonicalize(request.raw_path, allow_semicolon=True)
@@ -130,6 +157,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             ctx.deny(decision.reason, decision.policy_rev)
             raise Forbidden(decision.reason)
         ctx.allow(decision.policy_rev)
+    if ctx.state_changing:
+        await write_ahead(gw, ctx)
     await _continue_if_expected(request)
     headers = scrubbed + identity_headers(gw.settings.headers, actor, ctx.session,
                                           ctx.request_id, gw.signer, gw.policy.rev)

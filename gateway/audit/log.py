@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 import structlog
 
 from gateway.audit.chain import GENESIS, last_hash_of, record_hash
+from gateway.audit.sink import SPACE_ERRORS, AuditFile, SinkDown
 
 AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "method", "path",
               "page", "action", "decision", "reason", "status", "duration_ms", "client_ip",
@@ -23,7 +24,7 @@ AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "m
 EVENTS = ("request", "login", "login_failed", "logout", "session_expired",
           "impersonation_start", "impersonation_stop", "impersonation_denied",
           "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
-          "audit_start", "notification")
+          "audit_start", "notification", "request_intent", "audit_resumed")
 SECRET_WORDS = ("password", "cookie", "authorization", "token", "secret", "csrf")
 CORE = frozenset(AUDIT_KEYS)
 FILLED = AUDIT_KEYS[1:-3]
@@ -80,16 +81,21 @@ def redact_path(path: str | None, params: tuple[str, ...]) -> str | None:
 
 
 class AuditLog:
-    """Synchronous, buffered, chained; `healthy` turns False when the sink fails."""
+    """Chained lines into an AuditFile: `durable()` for a write-ahead intent, `tick()` each
+    second to commit buffered lines or, while the sink is down, to try it again."""
 
     def __init__(self, config: AuditConfig) -> None:
         self.config = config
         self.seq = 0
         self.last_hash = GENESIS
         self.prev_file_hash: str | None = None
-        self._file: IO[bytes] | None = None
-        self._healthy = True
-        self._dirty = False
+        self.segment: str | None = None  # hash of this segment's audit_start
+        self.chain = f"{socket.gethostname()}:{os.path.abspath(config.path)}"
+        self.file = AuditFile(config.path, config.fsync) \
+            if config.sink in ("file", "both") else None
+        self.refused = 0  # requests refused since the sink went down
+        self.down_since: float | None = None
+        self._lost = 0
         processors: list[Any] = [self._fill, self._redact, self._chain, self._render]
         # bound once: a real BoundLogger, not the lazy proxy wrap_logger hands out
         self._logger = structlog.wrap_logger(
@@ -99,31 +105,111 @@ class AuditLog:
 
     @property
     def healthy(self) -> bool:
-        return self._healthy
+        f = self.file
+        return f is None or (f.fd is not None and f.error is None)
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with the sink, in words (None while it writes)."""
+        if self.healthy or self.file is None:
+            return None
+        error = self.file.error
+        return f"{error.strerror or error} ({self.config.path})" if error else \
+            f"not open ({self.config.path})"
 
     # structlog's "logger": receives the rendered line
     def msg(self, line: bytes) -> None:
         self._write(line)
 
     def open(self) -> None:
-        if self.config.sink in ("file", "both"):
-            try:
-                os.makedirs(os.path.dirname(os.path.abspath(self.config.path)), exist_ok=True)
-                last, seq = last_hash_of(self.config.path)
-                self._file = open(self.config.path, "ab", buffering=256 * 1024)  # noqa: SIM115
-            except OSError:
-                self._healthy = False
-                return
-            previous = last or self.prev_file_hash
-            self.last_hash = previous or GENESIS
-            self.seq = 0
-            self.emit("audit_start", reason="ok",
-                      detail=f"continues {previous}" if previous else "new chain",
-                      prev_file_hash=previous, prev_file_seq=seq)
+        if self.file is None:
+            return
+        try:
+            self._open_segment()
+        except OSError as exc:
+            self._went_down(exc)
+
+    def _open_segment(self) -> None:
+        assert self.file is not None
+        last, seq = last_hash_of(self.config.path)
+        torn = self.file.open()
+        previous = last or self.prev_file_hash
+        self.last_hash = previous or GENESIS
+        self.seq = 0
+        self.emit("audit_start", reason="ok",
+                  detail=f"continues {previous}" if previous else "new chain",
+                  prev_file_hash=previous, prev_file_seq=seq, chain=self.chain,
+                  torn_tail=torn or None, lost_lines=self._lost or None)
+        self._lost = 0
+
+    def _went_down(self, exc: OSError) -> None:
+        assert self.file is not None
+        self.file.error = exc
+        if self.down_since is None:
+            self.down_since = time.monotonic()
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         self._logger.msg(event, **fields)
         return self._last_record
+
+    def refuse(self) -> None:
+        """A request refused because the sink is down: counted, not written."""
+        self.refused += 1
+
+    async def durable(self) -> None:
+        """Every line emitted so far is on the disk; SinkDown if that cannot be done."""
+        if self.file is None:
+            self.flush()
+            return
+        await self.file.wait_durable(self.file.lines)
+
+    async def tick(self) -> None:
+        """Once a second: buffered lines become durable, or a down sink is retried."""
+        if self.file is None:
+            self.flush()
+        elif self.healthy:
+            await self.file.commit()
+        else:
+            await self.heal()
+
+    async def heal(self) -> bool:
+        """Write again: the same descriptor after a full disk, else a new segment. On
+        success an `audit_resumed` line says how many requests were refused meanwhile."""
+        f = self.file
+        if f is None or self.healthy:
+            return True
+        await f.settle()
+        error = f.error
+        try:
+            if f.fd is not None:
+                f.error = None
+                try:
+                    f.write_pending()
+                except OSError as exc:
+                    if exc.errno in SPACE_ERRORS:
+                        raise
+                    self._lost += f.lines - f.written  # the descriptor itself is gone
+                    f.pending.clear()
+                    f.close()
+            if f.fd is None:
+                self._open_segment()
+        except OSError as exc:
+            self._went_down(exc)
+            return False
+        self._resumed(error)
+        try:
+            await self.durable()
+        except SinkDown:
+            return False
+        return True
+
+    def _resumed(self, error: OSError | None) -> None:
+        assert self.file is not None
+        down = time.monotonic() - (self.down_since or time.monotonic())
+        self.emit("audit_resumed", reason="ok", refused=self.refused,
+                  dropped_lines=self.file.dropped or None, down_s=round(down, 3),
+                  detail=f"was: {error.strerror if error else 'not open'}")
+        self.refused, self.file.dropped, self.down_since = 0, 0, None
 
     def _fill(self, _l: Any, _m: str, event: dict[str, Any]) -> dict[str, Any]:
         record = {"ts": _now(), **TEMPLATE}
@@ -146,6 +232,8 @@ class AuditLog:
         record["seq"] = self.seq
         record["prev_hash"] = self.last_hash
         record["hash"] = record_hash(record)
+        if record["event"] == "audit_start":
+            self.segment = record["hash"]
         self.seq += 1
         self.last_hash = record["hash"]
         self._last_record = record
@@ -155,66 +243,41 @@ class AuditLog:
         return orjson.dumps(record, default=str) + b"\n"  # structlog passes bytes on as is
 
     def _write(self, line: bytes) -> None:
-        try:
-            if self.config.sink in ("stdout", "both"):
-                sys.stdout.buffer.write(line)
-            if self._file is not None:
-                self._file.write(line)
-                self._dirty = True
-                if self.config.fsync == "always":
-                    self._sync()
-            elif self.config.sink == "file":
-                raise OSError("audit file is not open")
-        except (OSError, ValueError):
-            self._healthy = False
-
-    def _sync(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            if self.config.fsync != "never":
-                os.fsync(self._file.fileno())
-        self._dirty = False
-
-    async def sync(self) -> None:
-        """The periodic flush: the buffer goes to the OS on the loop (a write into the page
-        cache), fsync waits for the disk in a thread, so the disk never stalls requests."""
-        if self.config.fsync == "never" or self._file is None or not self._dirty:
-            self.flush()
-            return
-        try:
-            self._file.flush()
-            self._dirty = False
-            fd = os.dup(self._file.fileno())  # the file may be reopened meanwhile (SIGHUP)
-        except (OSError, ValueError):
-            self._healthy = False
-            return
-        try:
-            await asyncio.to_thread(os.fsync, fd)
-        except OSError:
-            self._healthy = False
-        finally:
-            os.close(fd)
         if self.config.sink in ("stdout", "both"):
-            self.flush()
+            try:
+                sys.stdout.buffer.write(line)
+            except (OSError, ValueError):
+                pass  # a closed stdout must not stop the file
+        if self.file is not None:
+            self.file.append(line, (self.chain, self.segment, self.seq - 1, self.last_hash))
+
+    @property
+    def head(self) -> tuple[str, str | None, int, str] | None:
+        """(chain, segment, seq, hash) of the last durable line, for the anchor."""
+        mark = self.file.durable_mark if self.file is not None else None
+        return mark  # type: ignore[return-value]
 
     def flush(self) -> None:
+        """Synchronously onto the disk (shutdown, reading the file back)."""
         try:
-            if self._dirty:
-                self._sync()
+            if self.file is not None and self.healthy:
+                self.file.sync_now()
             if self.config.sink in ("stdout", "both"):
                 sys.stdout.flush()
-        except (OSError, ValueError):
-            self._healthy = False
+        except (OSError, SinkDown, ValueError) as exc:
+            if isinstance(exc, OSError):
+                self._went_down(exc)
 
     def close(self) -> None:
         self.flush()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self.file is not None:
+            self.file.close()
 
     def reopen(self) -> None:
         """After logrotate moved the file: chain the new file to the old one's last hash."""
+        error = self.file.error if self.file is not None else None
         self.close()
         self.prev_file_hash = self.last_hash
-        self._healthy = True
         self.open()
+        if self.healthy and self.down_since is not None:
+            self._resumed(error)

@@ -21,8 +21,10 @@ def _plain(request: web.Request, page: str) -> None:
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
+    """Alive while the process serves, whatever its dependencies say (that is readyz)."""
+    gw = request.app[GATEWAY]
     _plain(request, "healthz")
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "audit": gw.audit.problem or "ok"})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
@@ -32,7 +34,9 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     checks: dict[str, str] = {}
     checks["policy"] = "ok" if gw.policy.last_error is None else \
         f"last reload failed: {gw.policy.last_error}"
-    checks["audit"] = "ok" if gw.audit.healthy else "sink not writable"
+    checks["audit"] = "ok" if gw.audit.healthy else \
+        f"sink not writable: {gw.audit.problem}; {gw.audit.refused} requests refused, " \
+        f"retrying every {gw.audit.config.fsync_interval_s:g} s"
     try:
         await gw.directory.version()
         checks["directory"] = "ok"
@@ -56,6 +60,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     _plain(request, "metrics")
     gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
+    gw.metrics.audit_refused.set(gw.audit.refused)
     gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
     gw.metrics.upstream_inflight.set(gw.inflight)
     return web.Response(body=gw.metrics.render(),
