@@ -43,7 +43,7 @@ def make_templates() -> jinja2.Environment:
 def make_sessions(settings: Settings) -> SessionStore:
     cfg = settings.sessions
     if cfg.store == "redis":
-        return RedisSessions(cfg.redis_url, cfg.redis_prefix, cfg.absolute_minutes * 60)
+        return RedisSessions(cfg.redis_url, cfg.redis_prefix, cfg.absolute_minutes * 60, cfg)
     return MemorySessions()
 
 

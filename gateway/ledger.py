@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 if TYPE_CHECKING:
-    from gateway.settings import Settings
+    from gateway.settings import SessionSettings, Settings
 
 log = logging.getLogger("csr_gateway")
 KEEP_ACTIONS = 200  # state-changing actions listed per impersonation; the count goes on
@@ -74,11 +74,11 @@ class RedisLedger:
     """Shared by replicas (Redis sessions): HINCRBY and a capped list per impersonation;
     the closing is a SET NX, so one replica wins. Counting writes run as owned tasks."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis.asyncio as redis
+    def __init__(self, cfg: SessionSettings) -> None:
+        from gateway import redisconn
 
-        self.redis = redis.from_url(url)
-        self.prefix = prefix + "impersonation:"
+        self.redis = redisconn.request_client(cfg)
+        self.prefix = cfg.redis_prefix + "impersonation:"
         self.pending: set[asyncio.Task[None]] = set()
 
     def count(self, imp_id: str, change: dict[str, Any] | None) -> None:
@@ -124,5 +124,5 @@ class RedisLedger:
 
 def make_ledger(settings: Settings) -> Ledger:
     cfg = settings.sessions
-    return RedisLedger(cfg.redis_url, cfg.redis_prefix) if cfg.store == "redis" \
+    return RedisLedger(cfg) if cfg.store == "redis" \
         else MemoryLedger()

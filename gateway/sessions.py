@@ -10,9 +10,11 @@ from typing import Any, Protocol
 
 import orjson
 
+from gateway import redisconn
 from gateway.domain import Impersonation
 from gateway.errors import ServiceUnavailable
 from gateway.session_cache import SessionCache
+from gateway.settings import SessionSettings
 
 
 @dataclass(frozen=True, slots=True)  # slots: ~200 bytes less for each of 10,000s
@@ -110,16 +112,18 @@ class RedisSessions:
     is published in the same MULTI, so each worker's copies (session_cache.py) follow it.
     """
 
-    def __init__(self, url: str, prefix: str, ttl_seconds: int) -> None:
-        # imported here: a worker on memory sessions does not carry redis (~6 MB)
-        import redis.asyncio as redis
+    def __init__(self, url: str, prefix: str, ttl_seconds: int,
+                 cfg: SessionSettings | None = None) -> None:
         from redis.exceptions import RedisError
 
+        cfg = cfg or SessionSettings(store="redis", redis_url=url, redis_prefix=prefix)
         self._errors = (RedisError, OSError)
-        self._redis = redis.from_url(url, health_check_interval=10)
+        self._redis = redisconn.request_client(cfg)
+        self._probe = redisconn.probe_client(cfg)
         self._prefix = prefix + "session:"
         self._ttl = ttl_seconds
-        self.cache = SessionCache(self._redis, prefix + "session-changes")
+        self.cache = SessionCache(redisconn.subscriber_client(cfg), prefix + "session-changes")
+        self.client = self._redis  # shared with the revision board (directory/revisions.py)
 
     async def start(self) -> None:
         self.cache.start()
@@ -170,8 +174,11 @@ class RedisSessions:
         return [Session.from_json(r) for r in raws if r]
 
     async def ping(self) -> bool:
-        return bool(await self._redis.ping())
+        """On the probe's own connection: a busy request pool is not a Redis outage."""
+        return bool(await self._probe.ping())
 
     async def close(self) -> None:
         await self.cache.stop()
+        await self.cache.redis.aclose()
+        await self._probe.aclose()
         await self._redis.aclose()

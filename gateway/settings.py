@@ -49,6 +49,10 @@ class SessionSettings:
     cookie_name: str = "csrgw_session"
     secure_cookie: bool = False
     absolute_minutes: int = 720
+    redis_max_connections: int = 64  # per worker; a request waits for one, then 503
+    redis_pool_timeout: float = 0.5  # seconds a request waits for a free connection
+    redis_connect_timeout: float = 0.25
+    redis_socket_timeout: float = 0.25  # each command; a frozen Redis is a 503 after this
 
 
 @dataclass(frozen=True)
