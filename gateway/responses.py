@@ -9,7 +9,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from gateway.context import CTX
-from gateway.errors import GatewayError, Unauthenticated
+from gateway.errors import GatewayError, MethodNotAllowed, Unauthenticated
 from gateway.overlay import render_banner, rendered_once
 from gateway.state import GATEWAY
 
@@ -84,6 +84,8 @@ def error_response(request: web.Request, err: GatewayError) -> web.StreamRespons
     response.headers["Cache-Control"] = "no-store"
     if err.status == 429 and err.detail.startswith("retry after "):
         response.headers["Retry-After"] = err.detail.split()[-1].rstrip("s")
+    if isinstance(err, MethodNotAllowed) and err.allow:
+        response.headers["Allow"] = ", ".join(err.allow)
     if err.status == 401:
         response.headers["WWW-Authenticate"] = 'Cookie realm="csr-gateway"'
     return response
