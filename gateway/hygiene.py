@@ -159,13 +159,16 @@ def _parse_ip(text: str) -> str | None:
 
 
 def _chain(headers: Mapping[str, str]) -> list[str]:
+    """X-Forwarded-For first: nginx, Traefik and Envoy set it and pass a client's own
+    `Forwarded` through untouched, so that one counts only when no X-Forwarded-For came."""
     getall = getattr(headers, "getall", None)
-    forwarded = getall("Forwarded", []) if getall else []
-    if forwarded:
-        return [pair.split("=", 1)[1] for entry in ",".join(forwarded).split(",")
-                for pair in entry.split(";") if pair.strip().lower().startswith("for=")]
     xff = getall("X-Forwarded-For", []) if getall else [headers.get("X-Forwarded-For", "")]
-    return [p for p in ",".join(xff).split(",") if p.strip()]
+    chain = [p for p in ",".join(xff).split(",") if p.strip()]
+    forwarded = getall("Forwarded", []) if getall else []
+    if chain or not forwarded:
+        return chain
+    return [pair.split("=", 1)[1] for entry in ",".join(forwarded).split(",")
+            for pair in entry.split(";") if pair.strip().lower().startswith("for=")]
 
 
 def client_address(peer: str | None, headers: Mapping[str, str],
