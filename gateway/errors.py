@@ -52,6 +52,11 @@ class MethodNotAllowed(GatewayError):
     reason = "method_not_allowed"
     public = "This method is not allowed here."
 
+    def __init__(self, reason: str | None = None, public: str | None = None, *,
+                 detail: str = "", allow: tuple[str, ...] = ()) -> None:
+        super().__init__(reason, public, detail=detail)
+        self.allow = allow  # the Allow header: the methods the route does list
+
 
 class TooManyRequests(GatewayError):
     status = 429

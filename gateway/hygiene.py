@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
@@ -40,6 +41,21 @@ def fold(name: str) -> str:
     return found
 
 
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_SQUASHED: dict[str, str] = {}
+
+
+def squash(name: str) -> str:
+    """The name with case and every separator gone: some frameworks fold `X.Remote.User`,
+    `X_Remote_User` or `XRemoteUser` onto `X-Remote-User`, so all of them are one name."""
+    found = _SQUASHED.get(name)
+    if found is None:
+        found = _SEPARATORS.sub("", name.lower())
+        if len(name) <= 64 and len(_SQUASHED) < 2048:
+            _SQUASHED[name] = found
+    return found
+
+
 @dataclass(frozen=True)
 class HeaderPolicy:
     identity: frozenset[str]  # folded names the gateway sets
@@ -50,6 +66,14 @@ class HeaderPolicy:
     def dropped(self) -> frozenset[str]:
         """Every folded name a request header is dropped for, whatever its value."""
         return HOP_BY_HOP | self.identity | self.deny
+
+    @functools.cached_property
+    def dropped_squashed(self) -> frozenset[str]:
+        return frozenset(squash(n) for n in self.dropped)
+
+    @functools.cached_property
+    def identity_squashed(self) -> frozenset[str]:
+        return frozenset(squash(n) for n in self.identity)
 
     @classmethod
     def default(cls, identity: Iterable[str], extra_deny: Iterable[str] = (),
@@ -64,11 +88,11 @@ def scrub_request_headers(headers: Iterable[tuple[str, str]], policy: HeaderPoli
     minus those its Connection header names."""
     out = []
     connection = ""
-    dropped = policy.dropped
+    dropped, identity = policy.dropped_squashed, policy.identity_squashed
     for name, value in headers:
-        folded = fold(name)
-        if folded in dropped or "_" in name or name != name.strip():
-            if "_" in name and folded in policy.identity:
+        folded, squashed = fold(name), squash(name)
+        if squashed in dropped or "_" in name or name != name.strip():
+            if squashed in identity and ("_" in name or folded not in policy.identity):
                 raise BadRequest("spoofed_header", "An identity header was sent by the client.",
                                  detail=name)
             if folded == "connection":
@@ -135,13 +159,16 @@ def _parse_ip(text: str) -> str | None:
 
 
 def _chain(headers: Mapping[str, str]) -> list[str]:
+    """X-Forwarded-For first: nginx, Traefik and Envoy set it and pass a client's own
+    `Forwarded` through untouched, so that one counts only when no X-Forwarded-For came."""
     getall = getattr(headers, "getall", None)
-    forwarded = getall("Forwarded", []) if getall else []
-    if forwarded:
-        return [pair.split("=", 1)[1] for entry in ",".join(forwarded).split(",")
-                for pair in entry.split(";") if pair.strip().lower().startswith("for=")]
     xff = getall("X-Forwarded-For", []) if getall else [headers.get("X-Forwarded-For", "")]
-    return [p for p in ",".join(xff).split(",") if p.strip()]
+    chain = [p for p in ",".join(xff).split(",") if p.strip()]
+    forwarded = getall("Forwarded", []) if getall else []
+    if chain or not forwarded:
+        return chain
+    return [pair.split("=", 1)[1] for entry in ",".join(forwarded).split(",")
+            for pair in entry.split(";") if pair.strip().lower().startswith("for=")]
 
 
 def client_address(peer: str | None, headers: Mapping[str, str],

@@ -9,8 +9,9 @@ from aiohttp import web
 from markupsafe import Markup
 
 from gateway.context import CTX
-from gateway.errors import GatewayError, Unauthenticated
+from gateway.errors import GatewayError, MethodNotAllowed, Unauthenticated
 from gateway.overlay import render_banner, rendered_once
+from gateway.pathcanon import Target
 from gateway.state import GATEWAY
 
 LOGIN = "/_gateway/login"
@@ -69,9 +70,7 @@ def error_response(request: web.Request, err: GatewayError) -> web.StreamRespons
     ctx = request[CTX]
     if isinstance(err, Unauthenticated) and not wants_json(request) and \
             request.method in ("GET", "HEAD"):
-        target = ctx.path or "/"
-        if ctx.query:
-            target += "?" + ctx.query
+        target = Target(ctx.path, ctx.query).wire if ctx.path else "/"
         return web.Response(status=303, headers={
             "Location": f"{LOGIN}?next={quote(target, safe='')}", "Cache-Control": "no-store"})
     if wants_json(request):
@@ -84,6 +83,8 @@ def error_response(request: web.Request, err: GatewayError) -> web.StreamRespons
     response.headers["Cache-Control"] = "no-store"
     if err.status == 429 and err.detail.startswith("retry after "):
         response.headers["Retry-After"] = err.detail.split()[-1].rstrip("s")
+    if isinstance(err, MethodNotAllowed) and err.allow:
+        response.headers["Allow"] = ", ".join(err.allow)
     if err.status == 401:
         response.headers["WWW-Authenticate"] = 'Cookie realm="csr-gateway"'
     return response

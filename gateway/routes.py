@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from gateway.errors import MethodNotAllowed, NotFound
@@ -10,6 +12,9 @@ from gateway.settings import RouteSpec
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 ONE, REST = "*", "**"
+# What a lenient shop may ignore at the end of a segment: trailing dots and spaces, a path
+# parameter, a format suffix (IIS and Rails answer /account/password.json as the page).
+_LENIENT_TAIL = re.compile(r"(?:[.\s]+|;.*|\.[^./]{1,16})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,10 @@ class RouteTable:
         self._exact: dict[str, list[Route]] = {}
         self._patterns: list[Route] = []
         self._fallbacks = [r for r in routes if r.spec.fallback]
+        fallback_pages = {r.spec.page for r in self._fallbacks}
+        self._guarded = [tuple(s.casefold() for s in r.segments) for r in routes
+                         if not r.spec.fallback and r.segments
+                         and r.spec.page not in fallback_pages]
         self._memo: dict[tuple[str, str], Match] = {}
         for route in routes:
             if route.spec.fallback:
@@ -125,13 +134,30 @@ class RouteTable:
 
     def _match(self, method: str, path: str) -> Match:
         candidates = self._candidates(path)
-        found = self._for_method(candidates, method) or self._for_method(
-            self._fallback_candidates(path), method)
+        found = self._for_method(candidates, method)
         if found is not None:
             return found
-        if candidates:
-            raise MethodNotAllowed("method_not_allowed")
+        if candidates:  # a route's unlisted method is refused, never a fallback page
+            allowed = sorted(set().union(*(r.methods for r in candidates)))
+            raise MethodNotAllowed("method_not_allowed", detail=method, allow=tuple(allowed))
+        fallbacks = self._fallback_candidates(path)
+        if fallbacks and self._shadows(path):
+            raise NotFound("protected_path_variant", detail=path[:200])
+        found = self._for_method(fallbacks, method)
+        if found is not None:
+            return found
         raise NotFound("no_route")
+
+    def _shadows(self, path: str) -> bool:
+        """Is this another spelling of (or a path under) a route the fallback must not
+        answer for? Compared as a lenient shop would: compatibility forms folded, case
+        folded, lenient tails cut, at every depth."""
+        segments = lenient_segments(path)
+        for depth in range(len(segments), 0, -1):
+            head = segments[:depth]
+            if any(_matches(pattern, head) for pattern in self._guarded):
+                return True
+        return False
 
     @staticmethod
     def _for_method(routes: list[Route], method: str) -> Match | None:
@@ -161,6 +187,22 @@ class RouteTable:
         if not route.spec.case_sensitive:
             segments = tuple(s.lower() for s in segments)
         return _matches(route.segments, segments)
+
+
+def lenient_segments(path: str) -> tuple[str, ...]:
+    """The path's segments as a shop that ignores case, compatibility forms and format
+    suffixes would read them (NFKC can turn a fullwidth solidus into a slash: fold first)."""
+    folded = unicodedata.normalize("NFKC", path).casefold()
+    folded = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    out = []
+    for segment in split(folded):
+        for _ in range(8):  # "password.json." and the like: cut until nothing changes
+            cut = _LENIENT_TAIL.sub("", segment)
+            if cut == segment or not cut:
+                break
+            segment = cut
+        out.append(segment)
+    return tuple(out)
 
 
 def _matches(pattern: tuple[str, ...], segments: tuple[str, ...]) -> bool:

@@ -82,8 +82,11 @@ TRUSTED = (ipaddress.ip_network("10.0.0.0/8"),)
     ("10.0.0.2", {"X-Forwarded-For": "garbage, 1.2.3.4"}, "1.2.3.4"),
     ("10.0.0.2", {"X-Forwarded-For": "1.2.3.4, garbage"}, "10.0.0.2"),
     ("10.0.0.2", {}, "10.0.0.2"),
+    ("10.0.0.2", {"Forwarded": "for=6.6.6.6", "X-Forwarded-For": "1.2.3.4"}, "1.2.3.4"),
+    ("10.0.0.2", {"X-Forwarded-For": "1.2.3.4, 10.0.0.7, 10.0.0.8"}, "1.2.3.4"),
 ], ids=["untrusted-peer", "trusted-chain", "spoofed-left-ignored", "forwarded-ipv6",
-        "forwarded-port", "garbage-left", "garbage-right", "no-header"])
+        "forwarded-port", "garbage-left", "garbage-right", "no-header",
+        "client-forwarded-ignored-when-xff", "several-trusted-hops"])
 def test_client_address(peer: str, headers: dict[str, str], expected: str) -> None:
     """X-Forwarded-For/Forwarded are believed only from trusted proxies, right to left."""
     assert client_address(peer, CIMultiDict(headers), TRUSTED) == expected

@@ -78,7 +78,10 @@ def test_fallback_answers_only_when_nothing_else_matches() -> None:
     table = RouteTable(routes)
     assert table.match("GET", "/cart").page == "cart"
     assert table.match("GET", "/wp/anything").page == "storefront"
-    assert table.match("POST", "/cart").page == "storefront"
+    with pytest.raises(MethodNotAllowed):  # a route's unlisted method never falls back
+        table.match("POST", "/cart")
+    with pytest.raises(NotFound):  # nor does another spelling of, or a path under, a route
+        table.match("GET", "/CART.json")
 
 
 def test_two_fallbacks_conflict() -> None:

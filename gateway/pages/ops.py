@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
 from gateway import hygiene
@@ -10,7 +12,8 @@ from gateway.context import CTX
 from gateway.errors import BadRequest, Forbidden, GatewayError
 from gateway.identity import identity_headers
 from gateway.impersonation import recheck
-from gateway.pathcanon import canonicalize
+from gateway.pathcanon import Target, canonicalize
+from gateway.responses import LOGIN
 from gateway.state import GATEWAY
 
 
@@ -101,8 +104,11 @@ async def authz(request: web.Request) -> web.StreamResponse:
         if ctx.decision != "allow":
             ctx.deny(err.reason)
         status = 401 if err.status == 401 else 403
-        return web.json_response({"error": err.reason}, status=status, headers={
-            "X-Gateway-Reason": err.reason, "Cache-Control": "no-store"})
+        headers = {"X-Gateway-Reason": err.reason, "Cache-Control": "no-store"}
+        if status == 401:  # the proxy redirects here as is: `next` already encoded
+            target = Target(ctx.path, ctx.query).wire if ctx.path else "/"
+            headers["X-Gateway-Login"] = f"{LOGIN}?next={quote(target, safe='')}"
+        return web.json_response({"error": err.reason}, status=status, headers=headers)
 
 
 async def _authz(request: web.Request) -> web.StreamResponse:
@@ -126,6 +132,12 @@ async def _authz(request: web.Request) -> web.StreamResponse:
             ctx.deny(decision.reason, decision.policy_rev)
             raise Forbidden(decision.reason)
     ctx.allow(gw.policy.rev)
-    headers = identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
-                               gw.signer, gw.policy.rev)
-    return web.Response(status=200, headers=dict(headers) | {"Cache-Control": "no-store"})
+    headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
+                                    gw.signer, gw.policy.rev))
+    # What the proxy sends the shop instead of the client's: the path decided on, and the
+    # cookies minus the gateway's own (an empty value makes nginx drop the header).
+    headers["X-Gateway-Path"] = target.wire
+    cookies = "; ".join(request.headers.getall("Cookie", []))
+    headers["X-Gateway-Cookie"] = hygiene.strip_cookies(
+        cookies, (gw.settings.sessions.cookie_name,))
+    return web.Response(status=200, headers=headers | {"Cache-Control": "no-store"})
