@@ -184,14 +184,18 @@ async def groups(request: web.Request) -> web.StreamResponse:
             error = "; ".join(exc.fields.values())
         except KeyError:
             error = "no such group"
-    from gateway.policy.matrix import access_matrix, render_html
+    from gateway.policy.matrix import access_matrix, cell
     from gateway.policy.tools import Bench
 
     bench = Bench(gw.settings, directory=gw.directory.snapshot, engine=gw.policy,
                   routes=gw.routes)
+    matrix = access_matrix(bench)
+    group = request.query.get("group", "")
+    if group not in matrix.rows:  # an unknown group shows them all
+        group = ""
     return render(request, "admin/groups.html", groups=await DirectoryService(
-        gw.directory).groups(), error=error, matrix=render_html(access_matrix(bench)),
-        status=422 if error else 200)
+        gw.directory).groups(), error=error, matrix=matrix, labels=matrix.showing(group),
+        cell=cell, group=group, status=422 if error else 200)
 
 
 async def companies(request: web.Request) -> web.StreamResponse:
