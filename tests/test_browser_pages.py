@@ -98,3 +98,48 @@ async def test_cli_matrix_html_is_a_standalone_page_with_the_same_look(browser, 
     assert await head.evaluate("e => getComputedStyle(e).position") == "sticky"
     await shot(page, "pages-matrix-cli-1280")
     await context.close()
+
+
+async def one_line(locator: object) -> None:
+    """The element's text sits on one line (no wrapped identifiers or timestamps)."""
+    lines = await locator.evaluate(  # type: ignore[attr-defined]
+        "e => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; }")
+    assert lines == 1, f"{lines} lines"
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1280", "390"])
+async def test_transaction_log_pages_filters_and_keeps_times_on_one_line(
+        demo, browser, viewport) -> None:  # noqa: F811
+    """The log shows the reason column, sort choices in words, Next/Previous with 2 rows a
+    page, export links carrying the filters; times stay on one line; the body never
+    scrolls sideways at 390 px (the table scrolls in its own box)."""
+    carol = await browser.new_context(viewport=LAPTOP)
+    page = await carol.new_page()
+    await log_in(page, demo.base, "csr-carol")
+    await page.goto(f"{demo.base}/_gateway/select-user")
+    await page.get_by_label("Reason or ticket").fill("TICKET-77 wrong delivery address")
+    await page.get_by_role("button", name="Log in as Alice Anders").click()
+    await carol.close()
+    context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    await log_in(page, demo.base, "admin-ann")
+    await page.goto(f"{demo.base}/_gateway/admin/transactions")
+    await expect(page.get_by_role("cell", name="TICKET-77 wrong delivery address").first).to_be_visible()
+    options = await page.get_by_label("Sort").locator("option").all_inner_texts()
+    assert options[:2] == ["Newest first", "Oldest first"] and "ts" not in options
+    await one_line(page.locator("table.log tbody td").first)
+    await no_body_overflow(page)
+    await shot(page, f"pages-transactions-{viewport['width']}")
+    await page.get_by_label("CSR").select_option("csr-carol")
+    await page.get_by_role("button", name="Show").click()
+    href = await page.get_by_role("link", name="Export CSV").get_attribute("href")
+    assert href == "/_gateway/admin/transactions.csv?csr=csr-carol"
+    await page.goto(f"{demo.base}/_gateway/admin/transactions?limit=2")
+    first = await page.locator("table.log tbody tr").all_inner_texts()
+    await page.get_by_role("link", name="Next").click()
+    second = await page.locator("table.log tbody tr").all_inner_texts()
+    assert len(second) == 2 and not set(first) & set(second)
+    await page.get_by_role("link", name="Previous").click()
+    assert await page.locator("table.log tbody tr").all_inner_texts() == first
+    await context.close()
