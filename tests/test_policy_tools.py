@@ -54,7 +54,8 @@ def test_matrix_json_has_groups_pages_admin_areas_and_acting_rows(capsys) -> Non
 
 
 def test_matrix_table_and_html(capsys) -> None:
-    """The terminal table lists pages down and groups across; HTML is a table too."""
+    """The terminal table lists pages down and groups across; HTML is a whole page whose
+    rows are page titles and whose cells say allowed or not in words and a symbol."""
     assert main(["policy", "matrix"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["Administrator", "CSR", "Buyer"]
@@ -63,7 +64,14 @@ def test_matrix_table_and_html(capsys) -> None:
     assert reports.split() == ["reports", "view", "view", "view", "view", "view", "view"]
     assert main(["policy", "matrix", "--format", "html"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("<table class='matrix'>") and "<th scope='col'>CSR as Buyer</th>" in out
+    assert out.startswith("<!doctype html>") and '<th scope="col">CSR as Buyer</th>' in out
+    assert "<style>" in out and "table.matrix" in out and ">Change Password</th>" in out
+    assert "✓" in out and "✕" in out and "not allowed" in out
+    assert main(["policy", "matrix", "--format", "html", "--group", "CSR"]) == 0
+    out = capsys.readouterr().out
+    assert '<th scope="col">CSR as Buyer</th>' in out and '<th scope="col">Buyer</th>' not in out
+    assert main(["policy", "matrix", "--format", "html", "--group", "Nobody"]) == 2
+    assert "no such group: Nobody" in capsys.readouterr().err
 
 
 async def _record_traffic(gateway) -> str:

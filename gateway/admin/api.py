@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
@@ -10,6 +11,7 @@ from aiohttp import web
 from gateway.admin import sessions as live
 from gateway.admin.guard import admit, audit_change
 from gateway.admin.openapi import OPENAPI
+from gateway.audit.query import BadQuery, LogPage, LogQuery, log_page
 from gateway.context import CTX
 from gateway.directory.invitations import Invitations
 from gateway.directory.service import DirectoryService, ValidationFailed, public
@@ -213,6 +215,27 @@ async def policy_reload(request: web.Request) -> web.StreamResponse:
     return ok({"reloaded": True, "policy_rev": gw.policy.rev})
 
 
+async def list_transactions(request: web.Request) -> web.StreamResponse:
+    """The Transaction Log as JSON: the same filters and keyset pages as the admin page."""
+    gw, _ = await admit(request, "transactions")
+    try:
+        query = LogQuery.parse(dict(request.query))
+        gw.audit.flush()
+        try:
+            found = log_page([gw.settings.audit.path], query)
+        except OSError:
+            found = LogPage([], None, None)
+    except BadQuery as exc:
+        raise BadRequest("bad_request", str(exc)) from exc
+    base = f"{API}/transactions?"
+    return ok({"rows": [{k: v for k, v in r.items() if k != "summary"} for r in found.rows],
+               "next": found.next and base + urlencode(query.params(after=found.next,
+                                                                    before=None)),
+               "previous": found.previous and base + urlencode(
+                   query.params(before=found.previous, after=None)),
+               "limit": query.limit})
+
+
 async def openapi(request: web.Request) -> web.StreamResponse:
     request[CTX].page, request[CTX].action = "admin:openapi", "read"
     request[CTX].decision, request[CTX].reason = "allow", "ok"
@@ -250,6 +273,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{API}/sessions", list_sessions)
     r.add_delete(f"{API}/sessions/{{handle}}", end_session)
     r.add_post(f"{API}/policy/reload", policy_reload)
+    r.add_get(f"{API}/transactions", list_transactions)
 
 
 __all__ = ["BadRequest", "add_routes"]

@@ -28,7 +28,8 @@ def op(summary: str, ok: dict[str, Any], *, body: str | None = None, status: str
                        for p in params] +
                       [{"name": q, "in": "query", "required": False, "schema": STR}
                        for q in query],
-        "responses": {status: ok, "401": reply("no session", ref("Error")),
+        "responses": {status: ok, "400": reply("a malformed query", ref("Error")),
+                      "401": reply("no session", ref("Error")),
                       "403": reply("not allowed by the policy, or no CSRF token",
                                    ref("Error")),
                       "404": reply("not found", ref("Error")),
@@ -76,6 +77,10 @@ SCHEMAS: dict[str, Any] = {
     "Session": {"type": "object", "properties": {
         "handle": STR, "user": STR, "client_ip": STR, "created": {"type": "number"},
         "last_seen": {"type": "number"}, "impersonating": {"type": ["object", "null"]}}},
+    "TransactionPage": {"type": "object", "properties": {
+        "rows": {"type": "array", "items": {"type": "object"}},
+        "next": {"type": ["string", "null"]}, "previous": {"type": ["string", "null"]},
+        "limit": {"type": "integer"}}},
 }
 
 OPENAPI: dict[str, Any] = {
@@ -124,6 +129,11 @@ OPENAPI: dict[str, Any] = {
                       reply("sessions", {"type": "array", "items": ref("Session")}))},
         "/_gateway/api/sessions/{handle}": {
             "delete": op("End one session", reply("ended"), params=("handle",))},
+        "/_gateway/api/transactions": {
+            "get": op("The Transaction Log, newest first, in keyset pages (follow `next`)",
+                      reply("one page", ref("TransactionPage")),
+                      query=("csr", "user", "company", "event", "decision", "from", "to",
+                             "sort", "limit", "after", "before"))},
         "/_gateway/api/policy/reload": {
             "post": op("Reload the policy files (validated; a broken file keeps the old)",
                        reply("reloaded"))},

@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway.admin import sessions as live
 from gateway.admin.guard import admit, audit_change
-from gateway.audit.query import transaction_rows
+from gateway.audit.query import (
+    SORTS,
+    BadQuery,
+    LogPage,
+    LogQuery,
+    export_csv,
+    export_rows,
+    log_page,
+)
 from gateway.context import CTX
 from gateway.directory.invitations import Invitations
 from gateway.directory.service import DirectoryService, ValidationFailed
 from gateway.domain import ADMIN_GROUP, CSR_GROUP, USER_KINDS, User
-from gateway.errors import NotFound
+from gateway.errors import BadRequest, NotFound
 from gateway.pages.forms import read_fields
 from gateway.responses import render, see_other
 from gateway.state import Gateway
 
 ADMIN = "/_gateway/admin"
 LISTS = ("groups", "features", "tags", "ip_fence")
+EVENTS = {"request": "Page or action", "login": "Log in", "login_failed": "Failed log in",
+          "logout": "Log out", "session_expired": "Session expired",
+          "impersonation_start": "Impersonation starts",
+          "impersonation_stop": "Impersonation stops",
+          "impersonation_denied": "Impersonation refused",
+          "impersonation_end": "Impersonation ends (expired or ended by an administrator)",
+          "policy_reload": "Policy reloaded", "policy_reload_failed": "Policy reload failed",
+          "admin_change": "Administration change"}
 
 
 def r4_warning(user: User) -> str | None:
@@ -184,14 +201,18 @@ async def groups(request: web.Request) -> web.StreamResponse:
             error = "; ".join(exc.fields.values())
         except KeyError:
             error = "no such group"
-    from gateway.policy.matrix import access_matrix, render_html
+    from gateway.policy.matrix import access_matrix, cell
     from gateway.policy.tools import Bench
 
     bench = Bench(gw.settings, directory=gw.directory.snapshot, engine=gw.policy,
                   routes=gw.routes)
+    matrix = access_matrix(bench)
+    group = request.query.get("group", "")
+    if group not in matrix.rows:  # an unknown group shows them all
+        group = ""
     return render(request, "admin/groups.html", groups=await DirectoryService(
-        gw.directory).groups(), error=error, matrix=render_html(access_matrix(bench)),
-        status=422 if error else 200)
+        gw.directory).groups(), error=error, matrix=matrix, labels=matrix.showing(group),
+        cell=cell, group=group, status=422 if error else 200)
 
 
 async def companies(request: web.Request) -> web.StreamResponse:
@@ -236,24 +257,56 @@ async def sessions_page(request: web.Request) -> web.StreamResponse:
     return render(request, "admin/sessions.html", rows=rows, ended=ended)
 
 
+def _log_query(request: web.Request, max_limit: int = 1000) -> LogQuery:
+    return LogQuery.parse(dict(request.query), max_limit=max_limit)
+
+
 async def transactions(request: web.Request) -> web.StreamResponse:
-    """R8: the Transaction Log, newest first, sortable and filterable by CSR."""
+    """The Transaction Log: filters, keyset pages of 100, export links for the same view."""
     gw, _ = await admit(request, "transactions")
-    csr = request.query.get("csr") or None
-    sort = request.query.get("sort", "ts")
-    if sort not in ("ts", "csr", "user", "event", "status", "company"):
-        sort = "ts"
-    reverse = request.query.get("order", "desc") == "desc"
+    error = None
+    try:
+        query = _log_query(request)
+    except BadQuery as exc:
+        error, query = str(exc), LogQuery({})
     gw.audit.flush()
     try:
-        rows = transaction_rows([gw.settings.audit.path], csr=csr, sort=sort, reverse=reverse,
-                                limit=500)
+        found = log_page([gw.settings.audit.path], query)
+    except BadQuery as exc:
+        error, query = str(exc), LogQuery(query.equals, query.since, query.until, query.sort)
+        found = log_page([gw.settings.audit.path], query)
     except OSError:
-        rows = []
-    csrs = sorted(u.username for u in gw.directory.snapshot.users.values()
-                  if CSR_GROUP in u.groups)
-    return render(request, "admin/transactions.html", rows=rows, csr=csr or "", csrs=csrs,
-                  sort=sort, order="desc" if reverse else "asc")
+        found = LogPage([], None, None)
+    snapshot = gw.directory.snapshot
+    csrs = sorted(u.username for u in snapshot.users.values() if CSR_GROUP in u.groups)
+    here = query.params(after=None, before=None)
+    return render(request, "admin/transactions.html", rows=found.rows, query=query,
+                  csrs=csrs, sorts=SORTS, events=EVENTS, error=error,
+                  companies=sorted(snapshot.companies.values(), key=lambda c: c.name),
+                  link=lambda **change: "?" + urlencode(query.params(**change)),
+                  export=urlencode(here), page=found, status=400 if error else 200)
+
+
+async def transactions_csv(request: web.Request) -> web.StreamResponse:
+    """The filtered Transaction Log as CSV, every matching line, in the chosen order."""
+    gw, _ = await admit(request, "transactions")
+    try:
+        query = _log_query(request)
+    except BadQuery as exc:
+        raise BadRequest("bad_request", str(exc)) from exc
+    gw.audit.flush()
+    try:
+        records = export_rows([gw.settings.audit.path], query)
+    except OSError:
+        records = []
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": 'attachment; filename="transactions.csv"'})
+    await response.prepare(request)
+    for line in export_csv(records):
+        await response.write(line.encode())
+    await response.write_eof()
+    return response
 
 
 async def to_index(request: web.Request) -> web.StreamResponse:
@@ -272,3 +325,4 @@ def add_routes(app: web.Application) -> None:
         r.add_post(path, handler)
     r.add_get(f"{ADMIN}/users/{{username}}/companies", user_companies)
     r.add_get(f"{ADMIN}/transactions", transactions)
+    r.add_get(f"{ADMIN}/transactions.csv", transactions_csv)

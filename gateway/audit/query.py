@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import fnmatch
+import heapq
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -115,6 +118,158 @@ def summary(record: dict[str, Any]) -> str:
     if event == "request":
         return f"{record.get('method')} {record.get('path')} -> {record.get('status')}"
     return f"{str(event).replace('_', ' ').capitalize()}: {record.get('reason') or ''}".strip()
+
+
+EXPORT_COLUMNS = ("ts", "event", "csr", "actor", "user", "company", "method", "path",
+                  "decision", "reason", "status", "impersonation_reason", "request_id")
+# sort choices as the Transaction Log offers them: name -> (words, field or None for time)
+SORTS: dict[str, tuple[str, str | None]] = {
+    "newest": ("Newest first", None), "oldest": ("Oldest first", None),
+    "csr": ("CSR (A to Z), then time", "csr"), "user": ("User (A to Z), then time", "user"),
+    "company": ("Company (A to Z), then time", "company"),
+    "event": ("Event (A to Z), then time", "event"),
+}
+FILTERS = ("csr", "user", "company", "event", "decision")
+PAGE_SIZE = 100
+Key = tuple[Any, ...]
+
+
+class BadQuery(ValueError):
+    """A Transaction Log filter or cursor that cannot be read; the message names it."""
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What the Transaction Log, its CSV and its JSON are asked: filters, sort, a page."""
+
+    equals: dict[str, str]
+    since: str | None = None  # the dates as typed, YYYY-MM-DD
+    until: str | None = None
+    sort: str = "newest"
+    after: str | None = None  # cursor: the page after this row
+    before: str | None = None  # cursor: the page before this row
+    limit: int = PAGE_SIZE
+
+    @classmethod
+    def parse(cls, query: dict[str, str], max_limit: int = 1000) -> LogQuery:
+        equals = {k: query[k] for k in FILTERS if query.get(k)}
+        sort = query.get("sort") or "newest"
+        if sort not in SORTS:
+            raise BadQuery(f"sort: one of {', '.join(SORTS)}")
+        since, until = (query.get(k) or None for k in ("from", "to"))
+        for name, value in (("from", since), ("to", until)):
+            if value and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise BadQuery(f"{name}: a date as YYYY-MM-DD, not {value!r}")
+            if value:
+                try:
+                    datetime.fromisoformat(value)
+                except ValueError:
+                    raise BadQuery(f"{name}: no such date {value!r}") from None
+        limit_text = query.get("limit") or str(PAGE_SIZE)
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= max_limit:
+            raise BadQuery(f"limit: a whole number from 1 to {max_limit}")
+        return cls(equals, since, until, sort, query.get("after") or None,
+                   query.get("before") or None, int(limit_text))
+
+    def filter(self) -> Filter:
+        return Filter(self.equals, since=f"{self.since}T00:00:00" if self.since else None,
+                      until=f"{self.until}T23:59:59.999999Z" if self.until else None)
+
+    def params(self, **change: str | None) -> dict[str, str]:
+        """The query string that asks this again (for links), with some keys changed."""
+        out = {**self.equals, "from": self.since, "to": self.until, "sort": self.sort,
+               "after": self.after, "before": self.before, **change}
+        if self.limit != PAGE_SIZE:
+            out["limit"] = str(self.limit)
+        return {k: v for k, v in out.items() if v and not (k == "sort" and v == "newest")}
+
+
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[dict[str, Any]]
+    next: str | None  # cursor for "Next", or None on the last page
+    previous: str | None  # cursor for "Previous", or None on the first page
+
+
+def sort_key(sort: str) -> Any:
+    """Ascending key of a record for a sort choice: (field, ts, seq), unique per line."""
+    field = SORTS[sort][1]
+
+    def key(record: dict[str, Any]) -> Key:
+        seq = record.get("seq")
+        when = (str(record.get("ts") or ""), seq if isinstance(seq, int) else -1)
+        if field is None:
+            return when
+        value = record.get(field)
+        return (value is None, "" if value is None else str(value), *when)
+    return key
+
+
+def encode_cursor(key: Key) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Key:
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise BadQuery("the page link is damaged; start again from the first page") from None
+    if not isinstance(value, list):
+        raise BadQuery("the page link is damaged; start again from the first page")
+    return tuple(value)
+
+
+def log_page(paths: Iterable[str | Path], query: LogQuery) -> LogPage:
+    """One page in one pass over the log, holding only a page of rows: keyset paging on
+    (sort field, ts, seq), so page 500 costs what page 1 does and new lines never shift it."""
+    key = sort_key(query.sort)
+    flt = query.filter()
+    matches = (r for r in read_records(paths) if flt.accepts(r))
+    backwards = query.before is not None
+    marker = query.before or query.after
+    cursor = decode_cursor(marker) if marker else None
+    if cursor is not None and len(cursor) != (2 if SORTS[query.sort][1] is None else 4):
+        raise BadQuery("the page link is damaged; start again from the first page")
+    smaller = (query.sort == "newest") != backwards  # which side of the cursor the page is
+    if cursor is not None:
+        matches = (r for r in matches if (key(r) < cursor) == smaller and key(r) != cursor)
+    pick = heapq.nlargest if smaller else heapq.nsmallest
+    try:
+        rows = pick(query.limit + 1, matches, key=key)
+    except TypeError:  # a cursor made for another sort
+        raise BadQuery("the page link is damaged; start again from the first page") from None
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    if backwards:
+        rows.reverse()
+    first = encode_cursor(key(rows[0])) if rows else None
+    last = encode_cursor(key(rows[-1])) if rows else None
+    has_previous = more if backwards else cursor is not None
+    has_next = True if backwards else more
+    return LogPage([{**r, "summary": summary(r)} for r in rows],
+                   last if has_next and rows else None,
+                   first if has_previous and rows else None)
+
+
+def export_rows(paths: Iterable[str | Path], query: LogQuery) -> list[dict[str, Any]]:
+    """Every line the filters let through, in the chosen order (the whole filtered view)."""
+    flt = query.filter()
+    return sorted((r for r in read_records(paths) if flt.accepts(r)), key=sort_key(query.sort),
+                  reverse=query.sort == "newest")
+
+
+def export_csv(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """CSV lines with a header row; empty cells for absent values."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    yield out.getvalue()
+    for record in records:
+        out.seek(0)
+        out.truncate()
+        writer.writerow(["" if record.get(c) is None else str(record.get(c))
+                         for c in EXPORT_COLUMNS])
+        yield out.getvalue()
 
 
 def transaction_rows(paths: Iterable[str | Path], *, csr: str | None = None, sort: str = "ts",

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     matrix = psub.add_parser("matrix", help="the groups x pages access matrix")
     matrix.add_argument("--format", choices=("table", "html", "json"), default="table")
+    matrix.add_argument("--group", metavar="NAME",
+                        help="html: show only this group and its acting rows")
     _common(matrix)
     matrix.set_defaults(func=_run("matrix"))
 

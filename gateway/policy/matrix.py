@@ -6,10 +6,11 @@ just that group: the matrix shows what the policy grants per group (R3), whoever
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import jinja2
 import orjson
 
 from gateway.domain import BUILTIN_GROUPS, CUSTOMER, STAFF, Actor, User
@@ -20,12 +21,27 @@ if TYPE_CHECKING:
 ADMIN_AREAS = ("users", "groups", "companies", "assignments", "sessions", "transactions",
                "policy")
 STAND_IN_COMPANY = "<company>"
+AREA_TITLES = {"users": "Users", "groups": "Groups", "companies": "Companies",
+               "assignments": "Assign CSRs", "sessions": "Active sessions",
+               "transactions": "Transaction Log", "policy": "Policy"}
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 @dataclass(frozen=True)
 class Matrix:
     pages: list[str]  # columns: page names, then "admin:<area>"
     rows: dict[str, dict[str, str]]  # row label -> column -> "view+submit" | "view" | "-"
+    titles: dict[str, str] = field(default_factory=dict)  # column -> what people call it
+
+    def title(self, column: str) -> str:
+        return self.titles.get(column, column)
+
+    def showing(self, group: str | None) -> list[str]:
+        """The row labels to show for one group (its own and its acting rows), or all."""
+        if not group:
+            return list(self.rows)
+        return [label for label in self.rows
+                if label == group or label.startswith(f"{group} as ")]
 
 
 def page_actions(bench: Bench, page: str) -> list[str]:
@@ -92,15 +108,18 @@ def _build(bench: Bench, names: list[str]) -> Matrix:
             if bench.engine.impersonation(Actor(csr), buyer, bench.directory).allowed:
                 rows[f"{group} as {buyer_group}"] = {
                     c: _cell(bench, Actor(csr, buyer), c) for c in columns}
-    return Matrix(columns, rows)
+    titles = {p: bench.settings.pages[p].title for p in columns if p in bench.settings.pages}
+    titles.update({f"admin:{a}": f"Administration: {AREA_TITLES.get(a, a)}"
+                   for a in ADMIN_AREAS})
+    return Matrix(columns, rows, titles)
 
 
-def render(matrix: Matrix, fmt: str) -> str:
+def render(matrix: Matrix, fmt: str, group: str | None = None) -> str:
     if fmt == "json":
-        return orjson.dumps({"pages": matrix.pages, "rows": matrix.rows},
-                            option=orjson.OPT_INDENT_2).decode()
+        return orjson.dumps({"pages": matrix.pages, "rows": matrix.rows,
+                             "titles": matrix.titles}, option=orjson.OPT_INDENT_2).decode()
     if fmt == "html":
-        return render_html(matrix)
+        return render_page(matrix, group)
     return render_text(matrix)
 
 
@@ -118,14 +137,27 @@ def render_text(matrix: Matrix) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def render_html(matrix: Matrix) -> str:
-    """Pages down, groups across, as a table for the admin pages."""
-    labels = list(matrix.rows)
-    head = "".join(f"<th scope='col'>{html.escape(label)}</th>" for label in labels)
-    body = "".join(
-        f"<tr><th scope='row'>{html.escape(page)}</th>" + "".join(
-            f"<td class='{'yes' if v != '-' else 'no'}'>{html.escape(v)}</td>"
-            for v in (matrix.rows[label][page] for label in labels)) + "</tr>"
-        for page in matrix.pages)
-    return (f"<table class='matrix'><thead><tr><th></th>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                              undefined=jinja2.StrictUndefined)
+
+
+def render_html(matrix: Matrix, group: str | None = None) -> str:
+    """Pages down, groups across, as the admin Groups page shows it (no filter form)."""
+    return _templates().get_template("_matrix.html").render(
+        matrix=matrix, labels=matrix.showing(group), cell=cell)
+
+
+def render_page(matrix: Matrix, group: str | None = None) -> str:
+    """A complete page that opens from a file: the admin look, its CSS inlined."""
+    css = (TEMPLATES.parent / "static" / "gateway.css").read_text()
+    return _templates().get_template("matrix_page.html").render(
+        matrix=matrix, labels=matrix.showing(group), cell=cell, css=css, group=group or "")
+
+
+def cell(value: str) -> dict[str, object]:
+    """One cell as shown: allowed or not, the actions in words, and a spoken alternative."""
+    actions = [] if value == "-" else value.split("+")
+    words = ", ".join(actions)
+    return {"allowed": bool(actions), "actions": words,
+            "spoken": f"allowed: {words}" if actions else "not allowed"}

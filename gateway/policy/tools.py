@@ -197,7 +197,13 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from gateway.policy.matrix import access_matrix, render
 
     bench = _bench(args)
-    print(render(access_matrix(bench), args.format))
+    matrix = access_matrix(bench)
+    group = getattr(args, "group", None)
+    if group and not matrix.showing(group):
+        known = ", ".join(r for r in matrix.rows if " as " not in r)
+        print(f"no such group: {group} (groups: {known})", file=sys.stderr)
+        return 2
+    print(render(matrix, args.format, group))
     return 0
 
 
