@@ -248,3 +248,22 @@ def test_unwritable_audit_path_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("csr-gateway: cannot start:") and "/sys/csrgw-audit" in last
+
+
+@pytest.mark.parametrize("command", [
+    ["policy", "test"], ["policy", "matrix"],
+    ["policy", "explain", "--user", "csr-carol", "GET", "/"]], ids=["test", "matrix", "explain"])
+def test_policy_tools_report_a_broken_file_as_file_line(tmp_path: Path, capsys,
+                                                        command: list[str]) -> None:
+    """A policy that does not load is one `file:line: message`, as `check` says it."""
+    import shutil
+
+    from gateway.cli import main
+
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    with (policies / "pages.polar").open("a") as fh:
+        fh.write('\ngrant("CSR", "reports" "view");\n')
+    assert main([*command, "--policies", str(policies)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{policies / 'pages.polar'}:") and "\n" not in err, err
