@@ -113,7 +113,8 @@ def _writable_file(path: Path) -> str | None:
         except OSError as exc:
             return f"{path} is not writable ({exc.strerror or exc})"
         return None
-    return _writable_dir(path.parent)
+    problem = _writable_dir(path.parent)
+    return f"cannot create {path}: {problem}" if problem else None
 
 
 def _readable_dir(path: Path) -> str | None:

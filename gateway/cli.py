@@ -88,6 +88,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("csr-gateway: aiohttp's C HTTP parser is not active (AIOHTTP_NO_EXTENSIONS?); "
               "refusing to start. Pass --allow-python-parser to override.", file=sys.stderr)
         return 2
+    from gateway.checks import raise_if_unusable
+
+    try:
+        raise_if_unusable(args.config, settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"csr-gateway: cannot start: {problem}", file=sys.stderr)
+        return 1
     STARTUP_ERRORS = _startup_errors()
     try:
         if not (args.allow_demo_passwords or os.environ.get("CSRGW_ALLOW_DEMO_PASSWORDS") == "1"):

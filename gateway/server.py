@@ -49,7 +49,11 @@ async def start_gateway(settings: Settings, *, reuse_port: bool = False) -> web.
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None,
                        backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:  # the port is taken: close what was opened, the caller says why
+        await runner.cleanup()
+        raise
     settle_heap()
     return runner
 

@@ -283,7 +283,8 @@ def start_gateway_process(config: Path, port: int, env: dict[str, str] | None = 
     import time
     import urllib.request
 
-    environment = {**os.environ, **(env or {})}
+    # the shared fixtures serve the demo directory, which `run` refuses otherwise
+    environment = {**os.environ, "CSRGW_ALLOW_DEMO_PASSWORDS": "1", **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(config),
                              *extra], env=environment, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)

@@ -129,3 +129,95 @@ def test_broken_config_lists_every_problem(tmp_path: Path, capsys) -> None:
     assert main(["check", "--config", str(_setup(tmp_path, edit))]) == 1
     err = capsys.readouterr().err
     assert "routes[2].page" in err and "routes[3].page" in err
+
+
+def _not_a_dir(tmp_path: Path) -> Path:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    return blocker
+
+
+RUNTIME: dict[str, tuple[Callable[[dict[str, Any], Path], None], str]] = {
+    "port-too-big": (lambda c, t: c["listen"].update(port=99999),
+                     "listen.port: must be a port number from 1 to 65535, got 99999"),
+    "port-zero": (lambda c, t: c["listen"].update(port=0),
+                  "listen.port: must be a port number from 1 to 65535, got 0"),
+    "upstream-without-scheme": (lambda c, t: c["upstream"].update(url="127.0.0.1:8081"),
+                                "upstream.url: must be an http(s) URL with a host"),
+    "upstream-ftp": (lambda c, t: c["upstream"].update(url="ftp://shop.example"),
+                     "upstream.url: must be an http(s) URL with a host"),
+    "public-url-without-host": (lambda c, t: c.update(public_url="https://"),
+                                "public_url: must be an http(s) URL with a host"),
+    "audit-under-a-file": (
+        lambda c, t: c["audit"].update(path=str(_not_a_dir(t) / "audit.jsonl")),
+        "audit.path: "),
+    "audit-read-only-mount": (lambda c, t: c["audit"].update(path="/sys/csrgw/audit.jsonl"),
+                              "audit.path: cannot create /sys/csrgw/audit.jsonl: "
+                              "/sys/csrgw is not creatable"),
+    "sqlite-under-a-file": (
+        lambda c, t: c["directory"].update(
+            url=f"sqlite+aiosqlite:///{_not_a_dir(t) / 'd.sqlite3'}"),
+        "directory.url: "),
+    "state-dir-read-only": (lambda c, t: c.update(state_dir="/sys/csrgw-state"),
+                            "state_dir: /sys/csrgw-state is not creatable"),
+    "policies-missing": (lambda c, t: c.update(policies_dir=str(t / "no-policies")),
+                         "policies_dir: "),
+    "key-not-pem": (lambda c, t: ((t / "keys").mkdir(), (t / "keys" / "k.pem").write_text("x"),
+                                  c["assertion"].update(keys_dir=str(t / "keys"))),
+                    "assertion.keys_dir: "),
+    "unset-variable": (lambda c, t: c["upstream"].update(url="${CSRGW_TEST_NEVER_SET}"),
+                       "upstream.url: environment variable CSRGW_TEST_NEVER_SET is not set"),
+    "unreadable-secret-file": (
+        lambda c, t: c["assertion"].update(algorithm="HS256",
+                                           hs256_secret_file=str(t / "missing-secret")),
+        "assertion.hs256_secret_file: cannot read"),
+}
+
+
+@pytest.mark.parametrize("name", list(RUNTIME))
+def test_check_proves_what_run_needs(tmp_path: Path, capsys, name: str) -> None:
+    """What would fail at run time fails the check as one `file:line key: message` line."""
+    import re
+
+    edit, expected = RUNTIME[name]
+    policies_kept: dict[str, Any] = {}
+
+    def change(config: dict, seed: dict, policies: Path) -> None:
+        policies_kept["dir"] = policies
+        edit(config, tmp_path)
+
+    config = _setup(tmp_path, change)
+    if name == "policies-missing":  # _setup pins policies_dir: point it elsewhere again
+        data = yaml.safe_load(config.read_text())
+        data["policies_dir"] = str(tmp_path / "no-policies")
+        config.write_text(yaml.safe_dump(data))
+    assert main(["check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    line = next((ln for ln in err.splitlines() if expected in ln), None)
+    assert line is not None, err
+    assert re.match(rf"{re.escape(str(config))}:\d+ ", line), line
+    assert "Traceback" not in err
+
+
+def test_check_print_masks_secrets(tmp_path: Path, capsys) -> None:
+    """`check --print` shows the effective configuration with every secret masked."""
+    def edit(config: dict, seed: dict, policies: Path) -> None:
+        config["assertion"].update(algorithm="HS256", hs256_secret="s3cret-" * 6)
+        config["sessions"]["redis_url"] = "redis://:redispw@127.0.0.1:6379/0"
+        config["impersonation"]["notify_webhook"] = "https://hooks:hookpw@h.example/x?token=tk1"
+
+    config = _setup(tmp_path, edit)
+    data = yaml.safe_load(config.read_text())
+    data["directory"]["url"] = f"postgresql+asyncpg://gw:dbpw@127.0.0.1/gw_{tmp_path.name}"
+    config.write_text(yaml.safe_dump(data))
+    assert main(["check", "--config", str(config), "--print"]) == 0
+    out = capsys.readouterr().out
+    shown = yaml.safe_load(out[:out.rindex("\n", 0, out.rindex(": ok ("))])
+    for secret in ("s3cret-", "redispw", "dbpw", "hookpw", "tk1"):
+        assert secret not in out
+    assert shown["assertion"]["hs256_secret"] == "********"
+    assert shown["sessions"]["redis_url"] == "redis://:********@127.0.0.1:6379/0"
+    assert shown["directory"]["url"].startswith("postgresql+asyncpg://gw:********@127.0.0.1/")
+    assert shown["impersonation"]["notify_webhook"] == (
+        "https://hooks:********@h.example/x?********")
+    assert shown["upstream"]["url"] == data["upstream"]["url"]

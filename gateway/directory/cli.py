@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     invite = dsub.add_parser("invite", help="print (and mail) a one-time link for a user")
     invite.add_argument("username")
     invite.add_argument("--reset", action="store_true", help="a password reset link")
-    invite.add_argument("--base-url", help="the gateway's public URL")
+    invite.add_argument("--base-url", help="the gateway's public URL (default: public_url, "
+                        "else http://listen.host:listen.port)")
     for parser in (export, importing, invite):
         parser.add_argument("--config", required=True, metavar="FILE")
     export.set_defaults(func=_sync(cmd_export))
@@ -36,9 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _sync(fn: Callable[[argparse.Namespace, Directory], Awaitable[int]]) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from gateway.config import load_settings
+        from gateway.config import ConfigError, load_settings
 
-        settings = load_settings(args.config)
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
 
         async def main() -> int:
             directory = await Directory.open(settings.directory.url, settings.directory.seed)
@@ -84,7 +89,8 @@ async def cmd_invite(args: argparse.Namespace, directory: Directory) -> int:
         return 1
     purpose = "reset" if args.reset else "activate"
     token = await Invitations(directory).issue(user.username, purpose)
-    base = args.base_url or f"http://{args.settings.host}:{args.settings.port}"
+    base = (args.base_url or args.settings.public_url
+            or f"http://{args.settings.host}:{args.settings.port}").rstrip("/")
     link = f"{base}/_gateway/{purpose}?token={token}"
     print(link)
     if await mail_link(user.email, link, purpose):
