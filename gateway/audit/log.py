@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
@@ -244,10 +245,8 @@ class AuditLog:
 
     def _write(self, line: bytes) -> None:
         if self.config.sink in ("stdout", "both"):
-            try:
-                sys.stdout.buffer.write(line)
-            except (OSError, ValueError):
-                pass  # a closed stdout must not stop the file
+            with contextlib.suppress(OSError, ValueError):  # a closed stdout must not
+                sys.stdout.buffer.write(line)               # stop the file
         if self.file is not None:
             self.file.append(line, (self.chain, self.segment, self.seq - 1, self.last_hash))
 

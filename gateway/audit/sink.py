@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 
@@ -64,10 +65,8 @@ class AuditFile:
             self._start_commit()
 
     def _start_commit(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # no loop (a command-line tool): at close
             self._commit = asyncio.get_running_loop().create_task(self._run_commit())
-        except RuntimeError:  # no loop (a command-line tool): written at close
-            pass
 
     @property
     def written(self) -> int:
@@ -100,10 +99,8 @@ class AuditFile:
     async def commit(self) -> None:
         """The periodic flush: whatever is pending becomes durable (errors recorded)."""
         if self.durable < self.lines and self.error is None and self.fd is not None:
-            try:
+            with contextlib.suppress(SinkDown):  # recorded in `error`; the keeper retries
                 await self.wait_durable(self.lines)
-            except SinkDown:
-                pass
 
     async def _run_commit(self) -> None:
         try:
