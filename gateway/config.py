@@ -69,8 +69,17 @@ def build(src: Source, base: Path) -> Settings:
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     _check_impersonation(src, top["impersonation"], top["assertion"])
+    _check_audit(src, top["audit"])
     src.raise_if_problems()
     return Settings(source=src.file, **top)
+
+
+def _check_audit(src: Source, audit: AuditSettings) -> None:
+    from gateway.audit.anchor import valid_anchor
+
+    if not valid_anchor(audit.anchor):
+        src.problem(("audit", "anchor"), f"expected none, directory, or a redis:// or "
+                    f"postgresql:// URL, got {audit.anchor!r}")
 
 
 def _check_impersonation(src: Source, imp: ImpersonationSettings,
