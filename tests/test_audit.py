@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import orjson
@@ -251,3 +252,22 @@ async def test_periodic_sync_reaches_the_disk_and_survives_a_reopen(tmp_path: Pa
     assert [r["event"] for r in records][:2] == ["audit_start", "request"]
     log.close()
     await asyncio.sleep(0)
+
+
+async def test_client_disconnect_keeps_the_request_line(make_gateway, upstream) -> None:
+    """A client that hangs up while the shop works still leaves its intent and its request
+    line (aborted, 499), not a 500 nor nothing."""
+    import asyncio
+
+    import aiohttp
+
+    client = await make_gateway()
+    await login(client, "buyer-alice")
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        await client.post("/cart/add", data={"sku": "A-1"}, headers={"X-Test-Delay": "0.6"},
+                          timeout=aiohttp.ClientTimeout(total=0.2))
+    await asyncio.sleep(1.0)  # the shop answers into a closed connection
+    lines = [r for r in audit_lines(client) if r["path"] == "/cart/add"]
+    assert [r["event"] for r in lines] == ["request_intent", "request"]
+    assert lines[1]["request_id"] == lines[0]["request_id"]
+    assert lines[1]["outcome"] == "aborted" and lines[1]["status"] == 499

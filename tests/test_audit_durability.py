@@ -210,3 +210,6 @@ async def test_sigkill_under_a_burst_loses_no_intent(tmp_path, seeded_directory,
           f"{len(outcomes & set(received))} outcome lines of forwarded requests, "
           f"{len(missing)} forwarded without a durable intent")
     assert received and missing == []
+    for path in files:  # each worker's file is a chain of its own; a torn tail is no break
+        assert not isinstance(verify_files([path]), Break), path
+    assert not isinstance(verify_files(files), Break)
