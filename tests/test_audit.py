@@ -271,3 +271,32 @@ async def test_client_disconnect_keeps_the_request_line(make_gateway, upstream) 
     assert [r["event"] for r in lines] == ["request_intent", "request"]
     assert lines[1]["request_id"] == lines[0]["request_id"]
     assert lines[1]["outcome"] == "aborted" and lines[1]["status"] == 499
+
+
+async def test_concurrent_intents_share_fsyncs(tmp_path: Path, monkeypatch) -> None:
+    """Group commit: 50 intents waiting at once are made durable by a few fsyncs, each in a
+    worker thread, not by 50."""
+    import asyncio
+    import os
+    import threading
+
+    log = AuditLog(AuditConfig(path=str(tmp_path / "a.jsonl")))
+    log.open()
+    calls: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def intent(i: int) -> None:
+        log.emit("request_intent", request_id=f"r{i}", method="POST")
+        await log.durable()
+
+    await asyncio.gather(*(intent(i) for i in range(50)))
+    assert log.file is not None and log.file.durable == log.file.lines == 51
+    assert 1 <= len(calls) <= 3, calls
+    assert threading.main_thread().name not in calls
+    log.close()
