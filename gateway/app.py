@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway import admin, impersonation, pipeline
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
+from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
 from gateway.directory import Directory
 from gateway.forward import client_session, upstream_pool
 from gateway.hygiene import HeaderPolicy
@@ -47,6 +48,12 @@ def make_sessions(settings: Settings) -> SessionStore:
     return MemorySessions()
 
 
+def audit_log(settings: Settings) -> AuditLog:
+    url = anchor_url(settings.audit.anchor, settings.directory.url)
+    keeper = AnchorKeeper(make_anchor(url)) if url else None
+    return AuditLog(audit_config(settings), keeper)
+
+
 def audit_config(settings: Settings) -> AuditConfig:
     a = settings.audit
     return AuditConfig(sink=a.sink, path=a.path, fsync=a.fsync, fail_closed=a.fail_closed,
@@ -64,7 +71,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     header_names = settings.headers.all()
     return Gateway(
         settings=settings, directory=directory, sessions=make_sessions(settings),
-        policy=policy, audit=AuditLog(audit_config(settings)),
+        policy=policy, audit=audit_log(settings),
         signer=AssertionSigner(settings.assertion),
         routes=RouteTable([compile_route(s) for s in settings.routes]),
         header_policy=HeaderPolicy.default(header_names, settings.deny_headers,
@@ -100,6 +107,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await gw.sessions.close()
     await gw.directory.close()
     gw.audit.close()
+    if gw.audit.anchor is not None:  # the head at shutdown: nothing after it to cut
+        await gw.audit.anchor.update(gw.audit.head)
+        await gw.audit.anchor.close()
 
 
 async def _refresh_directory(gw: Gateway) -> None:

@@ -72,6 +72,7 @@ def build(src: Source, base: Path) -> Settings:
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     _check_impersonation(src, top["impersonation"], top["assertion"])
     _check_listen(src, top)
+    _check_audit(src, top["audit"])
     src.raise_if_problems()
     return Settings(source=src.file, **_anchored(top, base))
 
@@ -122,6 +123,14 @@ def _check_listen(src: Source, top: dict[str, Any]) -> None:
     public = top.get("public_url")
     if public is not None and not _http_url(public):
         src.problem(("public_url",), f"must be an http(s) URL with a host, got {public!r}")
+
+
+def _check_audit(src: Source, audit: AuditSettings) -> None:
+    from gateway.audit.anchor import valid_anchor
+
+    if not valid_anchor(audit.anchor):
+        src.problem(("audit", "anchor"), f"expected none, directory, or a redis:// or "
+                    f"postgresql:// URL, got {audit.anchor!r}")
 
 
 def _check_impersonation(src: Source, imp: ImpersonationSettings,

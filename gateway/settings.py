@@ -110,6 +110,7 @@ class AuditSettings:
     fail_closed: bool = True
     redact_query_params: tuple[str, ...] = ("token", "password", "code", "key", "secret", "sig")
     redact_keys: tuple[str, ...] = ()  # more record keys whose values are always redacted
+    anchor: str = "none"  # none | directory | a redis:// or postgresql:// URL (chain heads)
 
 
 @dataclass(frozen=True)

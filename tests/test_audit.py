@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import orjson
@@ -238,7 +239,8 @@ async def test_periodic_sync_reaches_the_disk_and_survives_a_reopen(tmp_path: Pa
 
     def fsync(fd: int) -> None:
         threads.append(threading.current_thread().name)
-        log.reopen()  # logrotate's SIGHUP lands while the disk is being waited for
+        if len(threads) == 1:
+            log.reopen()  # logrotate's SIGHUP lands while the disk is being waited for
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
@@ -250,3 +252,51 @@ async def test_periodic_sync_reaches_the_disk_and_survives_a_reopen(tmp_path: Pa
     assert [r["event"] for r in records][:2] == ["audit_start", "request"]
     log.close()
     await asyncio.sleep(0)
+
+
+async def test_client_disconnect_keeps_the_request_line(make_gateway, upstream) -> None:
+    """A client that hangs up while the shop works still leaves its intent and its request
+    line (aborted, 499), not a 500 nor nothing."""
+    import asyncio
+
+    import aiohttp
+
+    client = await make_gateway()
+    await login(client, "buyer-alice")
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        await client.post("/cart/add", data={"sku": "A-1"}, headers={"X-Test-Delay": "0.6"},
+                          timeout=aiohttp.ClientTimeout(total=0.2))
+    await asyncio.sleep(1.0)  # the shop answers into a closed connection
+    lines = [r for r in audit_lines(client) if r["path"] == "/cart/add"]
+    assert [r["event"] for r in lines] == ["request_intent", "request"]
+    assert lines[1]["request_id"] == lines[0]["request_id"]
+    assert lines[1]["outcome"] == "aborted" and lines[1]["status"] == 499
+
+
+async def test_concurrent_intents_share_fsyncs(tmp_path: Path, monkeypatch) -> None:
+    """Group commit: 50 intents waiting at once are made durable by a few fsyncs, each in a
+    worker thread, not by 50."""
+    import asyncio
+    import os
+    import threading
+
+    log = AuditLog(AuditConfig(path=str(tmp_path / "a.jsonl")))
+    log.open()
+    calls: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def intent(i: int) -> None:
+        log.emit("request_intent", request_id=f"r{i}", method="POST")
+        await log.durable()
+
+    await asyncio.gather(*(intent(i) for i in range(50)))
+    assert log.file is not None and log.file.durable == log.file.lines == 51
+    assert 1 <= len(calls) <= 3, calls
+    assert threading.main_thread().name not in calls
+    log.close()

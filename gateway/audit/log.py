@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 import structlog
 
+from gateway.audit.anchor import AnchorKeeper
 from gateway.audit.chain import GENESIS, last_hash_of, record_hash
 from gateway.audit.sink import SPACE_ERRORS, AuditFile, SinkDown
 
@@ -84,8 +86,9 @@ class AuditLog:
     """Chained lines into an AuditFile: `durable()` for a write-ahead intent, `tick()` each
     second to commit buffered lines or, while the sink is down, to try it again."""
 
-    def __init__(self, config: AuditConfig) -> None:
+    def __init__(self, config: AuditConfig, anchor: AnchorKeeper | None = None) -> None:
         self.config = config
+        self.anchor = anchor
         self.seq = 0
         self.last_hash = GENESIS
         self.prev_file_hash: str | None = None
@@ -171,6 +174,8 @@ class AuditLog:
             await self.file.commit()
         else:
             await self.heal()
+        if self.anchor is not None:
+            await self.anchor.update(self.head)
 
     async def heal(self) -> bool:
         """Write again: the same descriptor after a full disk, else a new segment. On
@@ -244,10 +249,8 @@ class AuditLog:
 
     def _write(self, line: bytes) -> None:
         if self.config.sink in ("stdout", "both"):
-            try:
-                sys.stdout.buffer.write(line)
-            except (OSError, ValueError):
-                pass  # a closed stdout must not stop the file
+            with contextlib.suppress(OSError, ValueError):  # a closed stdout must not
+                sys.stdout.buffer.write(line)               # stop the file
         if self.file is not None:
             self.file.append(line, (self.chain, self.segment, self.seq - 1, self.last_hash))
 

@@ -56,21 +56,35 @@ class Filter:
         return not self.state_changing or record.get("state_changing") is True
 
 
-def read_records(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
+@dataclass
+class Unreadable:
+    """Lines that were not JSON objects (a torn tail, an edit): counted, then skipped."""
+
+    count: int = 0
+
+
+def read_records(paths: Iterable[str | Path],
+                 unreadable: Unreadable | None = None) -> Iterator[dict[str, Any]]:
     """Line by line, so files larger than memory stream through."""
     for path in paths:
         with open(path, "rb") as fh:
             for raw in fh:
                 if raw.strip():
                     try:
-                        yield orjson.loads(raw)
+                        record = orjson.loads(raw)
                     except orjson.JSONDecodeError:
-                        continue
+                        record = None
+                    if isinstance(record, dict):
+                        yield record
+                    elif unreadable is not None:
+                        unreadable.count += 1
 
 
 def select(paths: Iterable[str | Path], flt: Filter, sort: str | None = None,
-           reverse: bool = False, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    matches: Iterable[dict[str, Any]] = (r for r in read_records(paths) if flt.accepts(r))
+           reverse: bool = False, limit: int | None = None,
+           unreadable: Unreadable | None = None) -> Iterator[dict[str, Any]]:
+    matches: Iterable[dict[str, Any]] = (r for r in read_records(paths, unreadable)
+                                         if flt.accepts(r))
     if sort:
         matches = sorted(matches, key=lambda r: (r.get(sort) is None, str(r.get(sort))),
                          reverse=reverse)

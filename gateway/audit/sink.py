@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 
@@ -11,6 +12,7 @@ SPACE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 # Lines held in memory while the disk refuses them (refusals add none; only the requests
 # already past the gate and background events do); past this they are counted as dropped.
 PENDING_CAP = 16 * 1024 * 1024
+WRITE_AT = 256 * 1024  # pending bytes handed to the kernel at once, between commits
 
 
 class SinkDown(Exception):
@@ -60,14 +62,17 @@ class AuditFile:
         self.pending += line
         self.lines += 1
         self.mark = mark
-        if self.fsync == "always" and self._commit is None and self.error is None:
+        if self._commit is not None or self.error is not None:
+            return
+        if self.fsync == "always":
             self._start_commit()
+        elif len(self.pending) >= WRITE_AT and self.fd is not None:
+            with contextlib.suppress(OSError):  # recorded in `error`; the keeper retries
+                self.write_pending()  # to the page cache, like a full stdio buffer
 
     def _start_commit(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # no loop (a command-line tool): at close
             self._commit = asyncio.get_running_loop().create_task(self._run_commit())
-        except RuntimeError:  # no loop (a command-line tool): written at close
-            pass
 
     @property
     def written(self) -> int:
@@ -100,10 +105,8 @@ class AuditFile:
     async def commit(self) -> None:
         """The periodic flush: whatever is pending becomes durable (errors recorded)."""
         if self.durable < self.lines and self.error is None and self.fd is not None:
-            try:
+            with contextlib.suppress(SinkDown):  # recorded in `error`; the keeper retries
                 await self.wait_durable(self.lines)
-            except SinkDown:
-                pass
 
     async def _run_commit(self) -> None:
         try:
