@@ -32,6 +32,7 @@ class UpstreamSettings:
     first_byte_timeout: float = 30.0  # longest silence: before the response, or mid-stream
     max_connections: int = 100
     session_cookies: tuple[str, ...] = ("sessionid", "PHPSESSID", "JSESSIONID")
+    max_per_session: int = 16  # in flight per session (per client address without one)
 
 
 @dataclass(frozen=True)
