@@ -32,6 +32,12 @@ class Metrics:
                                        "Requests being forwarded now", registry=r)
         self.audit_healthy = Gauge("csrgw_audit_healthy", "1 when the audit sink writes",
                                    registry=r)
+        self.workers_alive = Gauge("csrgw_workers_alive",
+                                   "Worker processes alive (run --workers N)", registry=r)
+        self.workers_configured = Gauge("csrgw_workers_configured",
+                                        "Worker processes configured", registry=r)
+        self.workers_alive.set(1)
+        self.workers_configured.set(1)
         self.policy_ok.set(1)
         self.audit_healthy.set(1)
 

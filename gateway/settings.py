@@ -135,3 +135,5 @@ class Settings:
     headers: HeaderNames = field(default_factory=HeaderNames)
     pages: Mapping[str, Page] = field(default_factory=dict)
     routes: tuple[RouteSpec, ...] = ()
+    worker_max_deaths: int = 5  # more worker deaths than this within the window: exit 1
+    worker_death_window: float = 60.0
