@@ -52,8 +52,9 @@ async def until(check, seconds: float = 30.0):  # type: ignore[no-untyped-def]
     raise AssertionError("never happened")
 
 
-def pg_config(tmp_path: Path, url: str, port: int, redis_prefix: str, **extra: object) -> Path:
-    return write_config(tmp_path, "http://127.0.0.1:1", port,
+def pg_config(tmp_path: Path, url: str, port: int, redis_prefix: str,
+              upstream_url: str = "http://127.0.0.1:1", **extra: object) -> Path:
+    return write_config(tmp_path, upstream_url, port,
                         directory={"url": url, "seed": str(ROOT / "config" / "directory.yaml")},
                         sessions={"store": "redis", "redis_prefix": redis_prefix}, **extra)
 

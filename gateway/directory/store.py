@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
+from gateway.directory.revisions import RevisionBoard
 from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 
 log = logging.getLogger("csr_gateway")
@@ -54,6 +55,8 @@ class Directory:
         self.snapshot = DirectorySnapshot(version=-1)
         self._facts: dict[tuple[User, Company | None], int] = {}
         self.schema = ""  # the Alembic revision found or reached at open
+        self.board: RevisionBoard | None = None  # changes pushed through Redis, if shared
+        self._reloading = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: str, seed: Path | None = None) -> Directory:
@@ -118,6 +121,31 @@ class Directory:
                 found = self._facts[key] = next(_FACT_IDS)
             facts[name] = found
         return facts
+
+    async def changed(self) -> None:
+        """After a committed write: this process's snapshot, then every other's (pushed)."""
+        await self.reload()
+        if self.board is not None:
+            await self.board.publish(self.snapshot.version)
+
+    async def catch_up(self) -> None:
+        """Before an impersonated request is decided: never on a snapshot older than the
+        newest change announced by any worker or replica."""
+        if self.board is None:
+            return
+        latest = await self.board.latest()
+        if latest <= self.snapshot.version:
+            return
+        async with self._reloading:  # one reload for every request that found it stale
+            if latest > self.snapshot.version:
+                await self.reload()
+
+    async def reload_to(self, version: int) -> None:
+        """A pushed change: reload unless the snapshot has it already."""
+        if version > self.snapshot.version:
+            async with self._reloading:
+                if version > self.snapshot.version:
+                    await self.reload()
 
     async def refresh_if_changed(self) -> bool:
         if await self.version() != self.snapshot.version:

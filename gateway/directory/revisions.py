@@ -1,0 +1,105 @@
+"""Directory changes pushed to every worker and replica that shares Redis.
+
+Polling the database version (directory.refresh_seconds) let a revoked CSR act as the
+buyer for up to that long on the other workers. Now a change is announced before the
+call that made it returns:
+
+- the writer, after its commit, raises `<prefix>directory-revision` to the new version
+  and PUBLISHes it on `<prefix>directory-changes` (one script: never one without the
+  other); every worker's listener reloads its snapshot when the message arrives;
+- a request of an impersonating session reads that revision (one GET) and, when it is
+  ahead of the worker's snapshot, reloads before deciding. So the next impersonated
+  request on any worker is decided on the new directory even if the message is late or
+  was lost; a Redis that cannot be read fails the request closed (503), never old data.
+
+The polling stays as the fallback for changes made outside the gateway (an import run by
+another program) and for deployments without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.errors import ServiceUnavailable
+
+log = logging.getLogger("csr_gateway")
+
+RAISE_AND_PUBLISH = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('PUBLISH', KEYS[2], ARGV[1])
+"""
+
+
+class RevisionBoard:
+    """The newest directory version, kept in Redis, and the push of every change."""
+
+    def __init__(self, client: Any, subscriber: Any, prefix: str) -> None:
+        from redis.exceptions import RedisError
+
+        self.client, self.subscriber = client, subscriber
+        self.key, self.channel = prefix + "directory-revision", prefix + "directory-changes"
+        self.errors = (RedisError, OSError)
+        self.task: asyncio.Task[None] | None = None
+        self.heard = 0  # pushes received (tests, metrics)
+
+    async def publish(self, version: int) -> int:
+        """After the commit: the new version, announced; the number of listeners told."""
+        try:
+            return int(await self.client.eval(RAISE_AND_PUBLISH, 2, self.key, self.channel,
+                                              version))
+        except self.errors as exc:
+            raise ServiceUnavailable("session_store_unavailable", detail=type(exc).__name__,
+                                     public="The change is saved, but other gateway "
+                                     "processes could not be told yet.") from exc
+
+    async def latest(self) -> int:
+        try:
+            raw = await self.client.get(self.key)
+        except self.errors as exc:
+            raise ServiceUnavailable("session_store_unavailable",
+                                     detail=type(exc).__name__) from exc
+        return int(raw or 0)
+
+    def listen(self, on_change: Callable[[int], Awaitable[None]]) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(
+                self._listen(on_change), name="directory-changes")
+
+    async def _listen(self, on_change: Callable[[int], Awaitable[None]]) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self.subscriber.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                async for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        delay = 0.1
+                    elif message["type"] == "message":
+                        self.heard += 1
+                        try:
+                            await on_change(int(message["data"]))
+                        except Exception:
+                            log.exception("directory reload after a pushed change failed; "
+                                          "the next impersonated request reloads")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("directory change push unavailable (polling meanwhile): %r", exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        await self.subscriber.aclose()
