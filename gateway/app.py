@@ -90,7 +90,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit,
                            ledger=make_ledger(gw.settings), signer=gw.signer)
     if gw.directory.board is not None:
-        gw.directory.board.listen(gw.directory.reload_to)
+        gw.directory.board.listen(gw.directory.reload_to,
+                                  lambda: _pushed_policy_reload(gw))
     tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh"),
              asyncio.create_task(impersonation.sweeper(gw), name="impersonation-sweep")]
     if gw.settings.watch_policies:
@@ -110,6 +111,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await gw.sessions.close()
     await gw.directory.close()
     gw.audit.close()
+
+
+def _pushed_policy_reload(gw: Gateway) -> None:
+    reload_policy(gw, "push")
 
 
 async def _refresh_directory(gw: Gateway) -> None:

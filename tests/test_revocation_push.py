@@ -77,3 +77,33 @@ async def test_revocation_reaches_every_worker_before_the_call_returns(
     assert late_arrived == []
     audit = "".join(p.read_text() for p in tmp_path.glob("audit.w*.jsonl"))
     assert '"impersonation_end"' in audit and '"not_assigned"' in audit
+
+
+async def test_policy_reload_is_pushed_to_the_other_workers(make_gateway, redis_prefix) -> None:
+    """A policy reload through the admin API on one gateway reloads the other's policy."""
+    from tests.conftest import audit_lines, gw_of, login, whoami
+
+    shared = {"sessions": {"store": "redis", "redis_prefix": redis_prefix}}
+    first = await make_gateway(**shared)
+    second = await make_gateway(**shared)
+    for _ in range(100):  # both subscribed
+        if all(gw_of(c).directory.board.task is not None for c in (first, second)):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    await login(first, "admin-ann")
+    token = (await whoami(first))["csrf_token"]
+    resp = await first.post("/_gateway/api/policy/reload", headers={"X-CSRF-Token": token})
+    assert resp.status == 200, await resp.text()
+
+    def reloads(client) -> float:  # type: ignore[no-untyped-def]
+        return float(gw_of(client).metrics.policy_reloads.labels("ok")._value.get())
+    for _ in range(200):
+        if reloads(second) == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert reloads(second) == 1 and reloads(first) == 1  # the sender does not reload twice
+    # the two test gateways share one audit file: both flushed, then read
+    audit_lines(second)
+    triggers = sorted(r["trigger"] for r in audit_lines(first) if r["event"] == "policy_reload")
+    assert triggers == ["admin_api", "push"]

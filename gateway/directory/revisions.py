@@ -12,6 +12,9 @@ call that made it returns:
   request on any worker is decided on the new directory even if the message is late or
   was lost; a Redis that cannot be read fails the request closed (503), never old data.
 
+A policy reload through the admin API is pushed on the same channel: every worker
+reloads its policy files (a replica with other files loads its own, as SIGHUP would).
+
 The polling stays as the fallback for changes made outside the gateway (an import run by
 another program) and for deployments without Redis.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +39,9 @@ return redis.call('PUBLISH', KEYS[2], ARGV[1])
 """
 
 
+POLICY = b"policy"  # the message that asks every worker to reload its policy files
+
+
 class RevisionBoard:
     """The newest directory version, kept in Redis, and the push of every change."""
 
@@ -46,6 +53,7 @@ class RevisionBoard:
         self.errors = (RedisError, OSError)
         self.task: asyncio.Task[None] | None = None
         self.heard = 0  # pushes received (tests, metrics)
+        self.mine = POLICY + b":" + secrets.token_hex(6).encode()  # our own policy pushes
 
     async def publish(self, version: int) -> int:
         """After the commit: the new version, announced; the number of listeners told."""
@@ -65,12 +73,23 @@ class RevisionBoard:
                                      detail=type(exc).__name__) from exc
         return int(raw or 0)
 
-    def listen(self, on_change: Callable[[int], Awaitable[None]]) -> None:
+    async def publish_policy(self) -> int:
+        """A policy reload on one worker: every other one reloads its policy files too."""
+        try:
+            return int(await self.client.publish(self.channel, self.mine))
+        except self.errors as exc:
+            log.warning("policy reload not pushed to other workers (they poll the files): "
+                        "%r", exc)
+            return 0
+
+    def listen(self, on_change: Callable[[int], Awaitable[None]],
+               on_policy: Callable[[], None] | None = None) -> None:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(
-                self._listen(on_change), name="directory-changes")
+                self._listen(on_change, on_policy), name="directory-changes")
 
-    async def _listen(self, on_change: Callable[[int], Awaitable[None]]) -> None:
+    async def _listen(self, on_change: Callable[[int], Awaitable[None]],
+                      on_policy: Callable[[], None] | None) -> None:
         delay = 0.1
         while True:
             pubsub = self.subscriber.pubsub()
@@ -82,7 +101,12 @@ class RevisionBoard:
                     elif message["type"] == "message":
                         self.heard += 1
                         try:
-                            await on_change(int(message["data"]))
+                            data = message["data"]
+                            if data.startswith(POLICY):
+                                if on_policy is not None and data != self.mine:
+                                    on_policy()
+                            else:
+                                await on_change(int(message["data"]))
                         except Exception:
                             log.exception("directory reload after a pushed change failed; "
                                           "the next impersonated request reloads")
