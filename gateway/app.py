@@ -11,11 +11,12 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from gateway import admin, impersonation, pipeline
+from gateway import admin, impersonation, pipeline, redisconn
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
 from gateway.directory import Directory
+from gateway.directory.revisions import RevisionBoard
 from gateway.forward import client_session, upstream_pool
 from gateway.hygiene import HeaderPolicy
 from gateway.ledger import make_ledger
@@ -69,8 +70,13 @@ async def build_gateway(settings: Settings) -> Gateway:
     policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
     directory = await Directory.open(settings.directory.url, settings.directory.seed)
     header_names = settings.headers.all()
+    sessions = make_sessions(settings)
+    if isinstance(sessions, RedisSessions):
+        directory.board = RevisionBoard(sessions.client,
+                                        redisconn.subscriber_client(settings.sessions),
+                                        settings.sessions.redis_prefix)
     return Gateway(
-        settings=settings, directory=directory, sessions=make_sessions(settings),
+        settings=settings, directory=directory, sessions=sessions,
         policy=policy, audit=audit_log(settings),
         signer=AssertionSigner(settings.assertion),
         routes=RouteTable([compile_route(s) for s in settings.routes]),
@@ -90,6 +96,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw.upstream = upstream_pool(gw)
     gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit,
                            ledger=make_ledger(gw.settings), signer=gw.signer)
+    if gw.directory.board is not None:
+        gw.directory.board.listen(gw.directory.reload_to,
+                                  lambda: _pushed_policy_reload(gw))
     tasks = [asyncio.create_task(_refresh_directory(gw), name="directory-refresh"),
              asyncio.create_task(impersonation.sweeper(gw), name="impersonation-sweep")]
     if gw.settings.watch_policies:
@@ -104,12 +113,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await gw.notifier.close()
     await gw.upstream.close()
     await gw.client.close()
+    if gw.directory.board is not None:
+        await gw.directory.board.close()
     await gw.sessions.close()
     await gw.directory.close()
     gw.audit.close()
     if gw.audit.anchor is not None:  # the head at shutdown: nothing after it to cut
         await gw.audit.anchor.update(gw.audit.head)
         await gw.audit.anchor.close()
+
+
+def _pushed_policy_reload(gw: Gateway) -> None:
+    reload_policy(gw, "push")
 
 
 async def _refresh_directory(gw: Gateway) -> None:

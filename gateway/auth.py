@@ -49,6 +49,8 @@ async def authenticate(request: web.Request, gw: Gateway, ctx: RequestContext,
 
 async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> Actor | None:
     now = time.time()
+    if session.impersonation is not None:
+        await gw.directory.catch_up()  # a revocation on any worker counts at once
     snapshot = gw.directory.snapshot
     user = snapshot.user(session.username)
     expired = session.idle_expired(now) or now - session.created > \

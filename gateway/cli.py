@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", metavar="DIR")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(func=cmd_init)
+    migrate = sub.add_parser("migrate", help="bring the directory schema up to date, once")
+    _add_config(migrate)
+    migrate.set_defaults(func=cmd_migrate)
 
     from gateway.policy import cli as policy_cli
     policy_cli.register(sub)
@@ -132,6 +135,25 @@ def cmd_init(args: argparse.Namespace) -> int:
     from gateway.starter import write_starter
 
     return write_starter(args.dir, force=args.force)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """What `run --workers N` does before forking, for a deployment step of its own."""
+    from gateway.config import ConfigError, load_settings
+    from gateway.server import prepare_directory
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        revision = prepare_directory(settings)
+    except Exception as exc:  # a database that cannot be reached is one line, not a trace
+        print(f"csr-gateway migrate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"directory schema at revision {revision}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,7 +39,8 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("audit", "fsync"): ("always", "interval", "never"),
 }
 TOP_FIELDS = ("host", "port", "workers", "state_dir", "policies_dir", "watch_policies",
-              "trusted_proxies", "deny_headers", "require_c_parser", "public_url")
+              "trusted_proxies", "deny_headers", "require_c_parser", "public_url",
+              "worker_max_deaths", "worker_death_window")
 PATH_FIELDS = {"seed", "keys_dir", "state_dir", "policies_dir"}
 
 

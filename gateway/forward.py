@@ -13,6 +13,7 @@ from gateway.context import RequestContext
 from gateway.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
+    TooManyRequests,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -69,15 +70,33 @@ async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_p
         raise PayloadTooLarge("body_too_large")
     if gw.inflight >= up.max_connections:
         raise ServiceUnavailable("upstream_busy", "The shop is busy; please retry.")
+    share = fair_share_key(ctx)
+    mine = gw.inflight_by.get(share, 0)
+    if mine >= up.max_per_session:
+        raise TooManyRequests("too_many_concurrent_requests",
+                              "Too many requests at once; please wait for them to finish.",
+                              detail=f"{mine} in flight")
     assert gw.upstream is not None
     target = gw.upstream.base_path + wire_path
     body = RequestBody(request, limit) if request.body_exists else None
     gw.inflight += 1
+    gw.inflight_by[share] = mine + 1
     try:
         async with _Upstream(gw, request, target, headers, body) as upstream:
             return await _relay(request, gw, ctx, upstream, banner)
     finally:
         gw.inflight -= 1
+        left = gw.inflight_by.pop(share) - 1
+        if left:
+            gw.inflight_by[share] = left
+
+
+def fair_share_key(ctx: RequestContext) -> str:
+    """Whose share of the shop's connections a request uses: its session's, or (anonymous)
+    its client address's. An impersonating CSR's session is one share, like any other."""
+    if ctx.session is not None:
+        return "s:" + ctx.session.id
+    return "a:" + ctx.client_ip
 
 
 class _Upstream:

@@ -35,6 +35,12 @@ class Metrics:
         self.audit_refused = Gauge("csrgw_audit_refused",
                                    "Requests refused since the audit sink went down",
                                    registry=r)
+        self.workers_alive = Gauge("csrgw_workers_alive",
+                                   "Worker processes alive (run --workers N)", registry=r)
+        self.workers_configured = Gauge("csrgw_workers_configured",
+                                        "Worker processes configured", registry=r)
+        self.workers_alive.set(1)
+        self.workers_configured.set(1)
         self.policy_ok.set(1)
         self.audit_healthy.set(1)
 

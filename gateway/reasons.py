@@ -51,6 +51,8 @@ REASONS: dict[str, str] = {
     "upstream_unavailable": "the shop did not answer (502)",
     "upstream_timeout": "the shop answered too slowly (504)",
     "upstream_busy": "upstream.max_connections requests already in flight (503)",
+    "too_many_concurrent_requests": "upstream.max_per_session requests of this session (or "
+                                    "address, without one) already in flight (429)",
     "upstream_aborted": "the shop's response broke off mid-stream",
     "upstream_body_too_large": "a compressed HTML page too large to open for the banner",
     "audit_unavailable": "the audit sink cannot be written; refused (fail closed)",

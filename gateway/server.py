@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
-import sys
+import time
 from pathlib import Path
 
 from aiohttp import http_parser, web
@@ -100,41 +103,148 @@ def worker_settings(settings: Settings, n: int) -> Settings:
 
 
 def _worker(settings: Settings) -> None:
+    # the master's handlers are inherited by fork: the worker's loop installs its own
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the loop's own handler is in
     install_uvloop()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, reuse_port=True, quiet=True))
 
 
+def prepare_directory(settings: Settings) -> str:
+    """Migrate (and seed an empty directory) once, before any worker starts."""
+    from gateway.directory import Directory
+
+    async def once() -> str:
+        directory = await Directory.open(settings.directory.url, settings.directory.seed)
+        try:
+            return directory.schema
+        finally:
+            await directory.close()
+
+    return asyncio.run(once())
+
+
 def run(settings: Settings, workers: int = 1) -> int:
-    """Serve until SIGTERM/SIGINT; with workers > 1, N processes share the port."""
+    """Serve until SIGTERM/SIGINT; with workers > 1, N supervised processes share the port."""
     install_uvloop()
     if workers <= 1:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings))
         return 0
+    # The schema is brought up to date here, once, so the workers never race to migrate
+    # (replicas starting together are serialised by the directory's migration lock).
+    prepare_directory(settings)
     # Forked after the imports (and with the start-up heap frozen, so the collector does not
     # write to shared pages): the workers share the ~90 MB of code and modules instead of
-    # importing everything N times. No event loop or thread exists yet in this process.
+    # importing everything N times. No event loop or thread is left in this process.
     settle_heap()
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(worker_settings(settings, n),), daemon=False)
-             for n in range(1, workers + 1)]
-    for proc in procs:
-        proc.start()
-    print(f"csr-gateway: {workers} workers on http://{settings.host}:{settings.port}",
-          flush=True)
+    return Supervisor(settings, workers).run()
 
-    def forward_signal(signum: int, _frame: object) -> None:
-        for proc in procs:
+
+RESTART_DELAY = (0.5, 30.0)  # first and longest back-off before a dead worker is restarted
+STABLE_SECONDS = 30.0  # a worker that lived this long starts its back-off afresh
+
+
+class Supervisor:
+    """Starts N workers, restarts each one that dies (with back-off), and gives up (exit
+    1, the other workers stopped) when more than `worker_max_deaths` die within
+    `worker_death_window` seconds: a crash loop is for the service manager to see."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings, self.size = settings, workers
+        self.ctx = multiprocessing.get_context("fork")
+        self.procs: dict[int, multiprocessing.process.BaseProcess] = {}
+        self.started: dict[int, float] = {}
+        self.delay: dict[int, float] = {}
+        self.due: dict[int, float] = {}  # slot -> when its restart is due
+        self.deaths: collections.deque[float] = collections.deque()
+        self.stopping: int | None = None
+        self.hup = False
+
+    def run(self) -> int:
+        from gateway import workers as shared
+
+        shared.share(self.size)
+        for slot in range(1, self.size + 1):
+            self._start(slot)
+        print(f"csr-gateway: {self.size} workers on http://{self.settings.host}:"
+              f"{self.settings.port}", flush=True)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        while self.stopping is None:
+            if self.hup:
+                self.hup = False
+                self._signal_all(signal.SIGHUP)
+            sentinels = [p.sentinel for p in self.procs.values()]
+            multiprocessing.connection.wait(sentinels, timeout=0.2)
+            if self._reap() > self.settings.worker_max_deaths:
+                log.error("csr-gateway: %d workers died within %.0f s; stopping",
+                          len(self.deaths), self.settings.worker_death_window)
+                self._stop_all(signal.SIGTERM)
+                return 1
+            now = time.monotonic()
+            for slot, at in list(self.due.items()):
+                if now >= at and self.stopping is None:
+                    del self.due[slot]
+                    self._start(slot)
+        self._stop_all(self.stopping)
+        return 0
+
+    def _start(self, slot: int) -> None:
+        from gateway import workers as shared
+
+        proc = self.ctx.Process(target=_worker, args=(worker_settings(self.settings, slot),),
+                                daemon=False, name=f"csr-gateway-worker-{slot}")
+        proc.start()
+        self.procs[slot], self.started[slot] = proc, time.monotonic()
+        shared.set_alive(len(self.procs))
+        log.info("worker %d started (pid %s); %d of %d alive", slot, proc.pid,
+                 len(self.procs), self.size)
+
+    def _reap(self) -> int:
+        """Collect dead workers, schedule their restarts; the deaths in the window."""
+        from gateway import workers as shared
+
+        now = time.monotonic()
+        for slot, proc in list(self.procs.items()):
+            if proc.is_alive():
+                continue
+            del self.procs[slot]
+            shared.set_alive(len(self.procs))
+            if self.stopping is not None:
+                continue
+            lived = now - self.started[slot]
+            delay = RESTART_DELAY[0] if lived >= STABLE_SECONDS else \
+                min(self.delay.get(slot, RESTART_DELAY[0] / 2) * 2, RESTART_DELAY[1])
+            self.delay[slot], self.due[slot] = delay, now + delay
+            self.deaths.append(now)
+            log.error("worker %d (pid %s) died (exit code %s) after %.1f s; %d of %d alive; "
+                      "restarting in %.1f s", slot, proc.pid, proc.exitcode, lived,
+                      len(self.procs), self.size, delay)
+        while self.deaths and now - self.deaths[0] > self.settings.worker_death_window:
+            self.deaths.popleft()
+        return len(self.deaths)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self.hup = True
+        else:
+            self.stopping = signum
+
+    def _signal_all(self, signum: int) -> None:
+        for proc in self.procs.values():
             if proc.pid:
                 with contextlib.suppress(ProcessLookupError):
-                    import os
                     os.kill(proc.pid, signum)
-        if signum in (signal.SIGTERM, signal.SIGINT):
-            sys.exit(0)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward_signal)
-    for proc in procs:
-        proc.join()
-    return 0
+    def _stop_all(self, signum: int) -> None:
+        """Each worker finishes its requests in flight (SHUTDOWN_SECONDS), then exits."""
+        self._signal_all(signum)
+        deadline = time.monotonic() + SHUTDOWN_SECONDS + 5
+        for proc in self.procs.values():
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()

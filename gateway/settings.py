@@ -32,6 +32,7 @@ class UpstreamSettings:
     first_byte_timeout: float = 30.0  # longest silence: before the response, or mid-stream
     max_connections: int = 100
     session_cookies: tuple[str, ...] = ("sessionid", "PHPSESSID", "JSESSIONID")
+    max_per_session: int = 16  # in flight per session (per client address without one)
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,5 @@ class Settings:
     pages: Mapping[str, Page] = field(default_factory=dict)
     routes: tuple[RouteSpec, ...] = ()
     public_url: str | None = None  # the gateway's external base URL (invitation links)
+    worker_max_deaths: int = 5  # more worker deaths than this within the window: exit 1
+    worker_death_window: float = 60.0

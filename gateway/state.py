@@ -42,6 +42,7 @@ class Gateway:
     client: aiohttp.ClientSession | None = None  # WebSockets and webhooks
     upstream: UpstreamPool | None = None  # every proxied HTTP request
     inflight: int = 0
+    inflight_by: dict[str, int] = field(default_factory=dict)  # per session or address
     rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # overlay.rendered_once
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RAISES = re.compile(
     r'(?:reason=|Forbidden\(|BadRequest\(|ServiceUnavailable\(|Unauthenticated\(|NotFound\('
     r'|MethodNotAllowed\(|UpstreamUnavailable\(|UpstreamTimeout\(|PayloadTooLarge\('
-    r'|ImpersonationEnded\(|ctx\.deny\()"([a-z_]+)"')
+    r'|ImpersonationEnded\(|TooManyRequests\(|ctx\.deny\()"([a-z_]+)"')
 POLAR = re.compile(r'why = "([a-z_]+)"')
 
 

@@ -91,7 +91,8 @@ async def test_broken_policy_keeps_the_old_one_serving(make_gateway, policy_dir,
 
 async def test_no_request_dropped_during_reloads(make_gateway, policy_dir) -> None:
     """Requests in flight while the policy is swapped twenty times are all answered."""
-    client = await make_gateway(policies_dir=policy_dir)
+    # one session sends all 200 at once: above its fair share of the shop otherwise
+    client = await make_gateway(policies_dir=policy_dir, upstream={"max_per_session": 200})
     gw = gw_of(client)
     await login(client, "buyer-alice")
 

@@ -206,6 +206,8 @@ async def end_user_sessions(request: web.Request) -> web.StreamResponse:
 async def policy_reload(request: web.Request) -> web.StreamResponse:
     gw, actor = await admit(request, "policy")
     done = reload_policy(gw, "admin_api")
+    if done and gw.directory.board is not None:
+        await gw.directory.board.publish_policy()
     audit_change(request, actor, "policy", "reload", None, {"policy_rev": gw.policy.rev,
                                                             "ok": done})
     if not done:

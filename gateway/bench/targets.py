@@ -59,6 +59,8 @@ class GatewayConfig:
         raw["watch_policies"] = False
         raw["listen"] = {"host": HOST, "port": port}
         raw.setdefault("upstream", {})["url"] = self.upstream_url
+        # the load is one session on many connections: its fair share is the whole pool
+        raw["upstream"]["max_per_session"] = raw["upstream"].get("max_connections", 100)
         raw.setdefault("assertion", {})["keys_dir"] = str(self.state / "keys")
         raw.setdefault("audit", {})["path"] = str(self.state / f"audit-{workers}w.jsonl")
         raw.setdefault("limits", {})["max_body_bytes"] = MAX_BODY

@@ -59,7 +59,7 @@ class DirectoryService:
             self._apply(row, {**data, "ip_fence": fence or []})
             db.add(row)
             await self.directory.bump(db)
-        await self.directory.reload()
+        await self.directory.changed()
         return None, public(self.directory.snapshot.user(data["username"]))
 
     async def update_user(self, username: str, data: dict[str, Any]) -> Change:
@@ -78,7 +78,7 @@ class DirectoryService:
                 raise ValidationFailed(problems)
             self._apply(row, data)
             await self.directory.bump(db)
-        await self.directory.reload()
+        await self.directory.changed()
         return public(before), public(self.directory.snapshot.user(username))
 
     async def _references(self, db: Any, data: dict[str, Any]) -> dict[str, str]:
@@ -123,6 +123,7 @@ class DirectoryService:
                 raise ValidationFailed({"name": "already exists"})
             db.add(GroupRow(name=name, description=description))
             await self.directory.bump(db)
+        await self.directory.changed()
         return None, {"name": name, "description": description}
 
     async def delete_group(self, name: str) -> Change:
@@ -137,7 +138,7 @@ class DirectoryService:
             await db.execute(delete(MembershipRow).where(MembershipRow.group == name))
             await db.delete(row)
             await self.directory.bump(db)
-        await self.directory.reload()
+        await self.directory.changed()
         return {"name": name}, None
 
     async def groups(self) -> list[dict[str, Any]]:
@@ -167,7 +168,7 @@ class DirectoryService:
                 if key in data:
                     setattr(row, key, data[key])
             await self.directory.bump(db)
-        await self.directory.reload()
+        await self.directory.changed()
         return before, asdict(self.directory.snapshot.companies[data["id"]])
 
     async def assign(self, company: str, csrs: list[str], *, replace: bool) -> Change:
@@ -189,7 +190,7 @@ class DirectoryService:
             db.add_all(AssignmentRow(username=c, company_id=company) for c in csrs
                        if c not in have)
             await self.directory.bump(db)
-        await self.directory.reload()
+        await self.directory.changed()
         after = sorted(u.username for u in self.directory.snapshot.users.values()
                        if company in u.assigned_companies)
         return {"company": company, "csrs": before}, {"company": company, "csrs": after}
@@ -199,7 +200,7 @@ class DirectoryService:
             await db.execute(delete(AssignmentRow).where(
                 AssignmentRow.company_id == company, AssignmentRow.username == csr))
             await self.directory.bump(db)
-        await self.directory.reload()
+        await self.directory.changed()
         return {"company": company, "csr": csr}, None
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
 import itertools
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
+from gateway.directory.revisions import RevisionBoard
 from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 
 log = logging.getLogger("csr_gateway")
@@ -50,19 +54,29 @@ class Directory:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.snapshot = DirectorySnapshot(version=-1)
         self._facts: dict[tuple[User, Company | None], int] = {}
+        self.schema = ""  # the Alembic revision found or reached at open
+        self.board: RevisionBoard | None = None  # changes pushed through Redis, if shared
+        self._reloading = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: str, seed: Path | None = None) -> Directory:
         if url.startswith("sqlite") and ":///" in url:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         directory = cls(create_async_engine(url))
-        async with directory.engine.begin() as conn:
-            await conn.run_sync(migrate)
-        await directory.ensure_builtin_groups()
-        if seed is not None and not await directory.has_users():
-            from gateway.directory.seed import load_seed
-            await load_seed(directory, seed)
-        await directory.reload()
+        try:
+            async with setup_lock(directory.engine, url):
+                async with directory.engine.begin() as conn:
+                    await conn.run_sync(migrate)
+                    revision: str | None = await conn.run_sync(schema_revision)
+                directory.schema = revision or ""
+                await directory.ensure_builtin_groups()
+                if seed is not None and not await directory.has_users():
+                    from gateway.directory.seed import load_seed
+                    await load_seed(directory, seed)
+            await directory.reload()
+        except BaseException:
+            await directory.engine.dispose()
+            raise
         return directory
 
     async def close(self) -> None:
@@ -107,6 +121,31 @@ class Directory:
                 found = self._facts[key] = next(_FACT_IDS)
             facts[name] = found
         return facts
+
+    async def changed(self) -> None:
+        """After a committed write: this process's snapshot, then every other's (pushed)."""
+        await self.reload()
+        if self.board is not None:
+            await self.board.publish(self.snapshot.version)
+
+    async def catch_up(self) -> None:
+        """Before an impersonated request is decided: never on a snapshot older than the
+        newest change announced by any worker or replica."""
+        if self.board is None:
+            return
+        latest = await self.board.latest()
+        if latest <= self.snapshot.version:
+            return
+        async with self._reloading:  # one reload for every request that found it stale
+            if latest > self.snapshot.version:
+                await self.reload()
+
+    async def reload_to(self, version: int) -> None:
+        """A pushed change: reload unless the snapshot has it already."""
+        if version > self.snapshot.version:
+            async with self._reloading:
+                if version > self.snapshot.version:
+                    await self.reload()
 
     async def refresh_if_changed(self) -> bool:
         if await self.version() != self.snapshot.version:
@@ -158,6 +197,38 @@ def migrate(connection: Connection) -> None:
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
     log.info("directory schema upgraded to revision %s", HEAD_REVISION)
+
+
+MIGRATION_LOCK = 0x637372677701  # PostgreSQL advisory lock key of this schema's setup
+
+
+@contextlib.asynccontextmanager
+async def setup_lock(engine: AsyncEngine, url: str) -> AsyncIterator[None]:
+    """One process at a time migrates, creates the built-in groups and seeds: workers and
+    replicas starting together on a new database would otherwise all try, and all but one
+    die on a unique violation. PostgreSQL: an advisory lock on a connection of its own;
+    SQLite: an exclusive lock on a file beside the database."""
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": MIGRATION_LOCK})
+                await conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(database + ".lock", "a+b") as handle:
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def schema_revision(connection: Connection) -> str | None:

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway import hygiene
+from gateway import hygiene, workers
 from gateway.auth import authenticate
 from gateway.context import CTX
 from gateway.errors import BadRequest, Forbidden, GatewayError
@@ -54,8 +54,15 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     ready = all(v == "ok" for k, v in checks.items() if k != "policy") and \
         gw.policy.current is not None
     # A failed reload keeps the old policy serving: still ready, but visibly degraded.
-    body = {"ready": ready, "degraded": gw.policy.last_error is not None,
-            "policy_rev": gw.policy.rev, "checks": checks}
+    # So do dead workers being restarted: the one answering serves, the port is fine.
+    degraded = gw.policy.last_error is not None
+    body = {"ready": ready, "degraded": degraded, "policy_rev": gw.policy.rev,
+            "checks": checks}
+    found = workers.counts()
+    if found is not None:
+        alive, configured = found
+        body["workers"] = {"alive": alive, "configured": configured}
+        body["degraded"] = degraded or alive < configured
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -66,6 +73,10 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     gw.metrics.audit_refused.set(gw.audit.refused)
     gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
     gw.metrics.upstream_inflight.set(gw.inflight)
+    found = workers.counts()
+    if found is not None:
+        gw.metrics.workers_alive.set(found[0])
+        gw.metrics.workers_configured.set(found[1])
     return web.Response(body=gw.metrics.render(),
                         headers={"Content-Type": gw.metrics.content_type})
 

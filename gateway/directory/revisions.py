@@ -1,0 +1,129 @@
+"""Directory changes pushed to every worker and replica that shares Redis.
+
+Polling the database version (directory.refresh_seconds) let a revoked CSR act as the
+buyer for up to that long on the other workers. Now a change is announced before the
+call that made it returns:
+
+- the writer, after its commit, raises `<prefix>directory-revision` to the new version
+  and PUBLISHes it on `<prefix>directory-changes` (one script: never one without the
+  other); every worker's listener reloads its snapshot when the message arrives;
+- a request of an impersonating session reads that revision (one GET) and, when it is
+  ahead of the worker's snapshot, reloads before deciding. So the next impersonated
+  request on any worker is decided on the new directory even if the message is late or
+  was lost; a Redis that cannot be read fails the request closed (503), never old data.
+
+A policy reload through the admin API is pushed on the same channel: every worker
+reloads its policy files (a replica with other files loads its own, as SIGHUP would).
+
+The polling stays as the fallback for changes made outside the gateway (an import run by
+another program) and for deployments without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.errors import ServiceUnavailable
+
+log = logging.getLogger("csr_gateway")
+
+RAISE_AND_PUBLISH = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('PUBLISH', KEYS[2], ARGV[1])
+"""
+
+
+POLICY = b"policy"  # the message that asks every worker to reload its policy files
+
+
+class RevisionBoard:
+    """The newest directory version, kept in Redis, and the push of every change."""
+
+    def __init__(self, client: Any, subscriber: Any, prefix: str) -> None:
+        from redis.exceptions import RedisError
+
+        self.client, self.subscriber = client, subscriber
+        self.key, self.channel = prefix + "directory-revision", prefix + "directory-changes"
+        self.errors = (RedisError, OSError)
+        self.task: asyncio.Task[None] | None = None
+        self.heard = 0  # pushes received (tests, metrics)
+        self.mine = POLICY + b":" + secrets.token_hex(6).encode()  # our own policy pushes
+
+    async def publish(self, version: int) -> int:
+        """After the commit: the new version, announced; the number of listeners told."""
+        try:
+            return int(await self.client.eval(RAISE_AND_PUBLISH, 2, self.key, self.channel,
+                                              version))
+        except self.errors as exc:
+            raise ServiceUnavailable("session_store_unavailable", detail=type(exc).__name__,
+                                     public="The change is saved, but other gateway "
+                                     "processes could not be told yet.") from exc
+
+    async def latest(self) -> int:
+        try:
+            raw = await self.client.get(self.key)
+        except self.errors as exc:
+            raise ServiceUnavailable("session_store_unavailable",
+                                     detail=type(exc).__name__) from exc
+        return int(raw or 0)
+
+    async def publish_policy(self) -> int:
+        """A policy reload on one worker: every other one reloads its policy files too."""
+        try:
+            return int(await self.client.publish(self.channel, self.mine))
+        except self.errors as exc:
+            log.warning("policy reload not pushed to other workers (they poll the files): "
+                        "%r", exc)
+            return 0
+
+    def listen(self, on_change: Callable[[int], Awaitable[None]],
+               on_policy: Callable[[], None] | None = None) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(
+                self._listen(on_change, on_policy), name="directory-changes")
+
+    async def _listen(self, on_change: Callable[[int], Awaitable[None]],
+                      on_policy: Callable[[], None] | None) -> None:
+        delay = 0.1
+        while True:
+            pubsub = self.subscriber.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                async for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        delay = 0.1
+                    elif message["type"] == "message":
+                        self.heard += 1
+                        try:
+                            data = message["data"]
+                            if data.startswith(POLICY):
+                                if on_policy is not None and data != self.mine:
+                                    on_policy()
+                            else:
+                                await on_change(int(message["data"]))
+                        except Exception:
+                            log.exception("directory reload after a pushed change failed; "
+                                          "the next impersonated request reloads")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("directory change push unavailable (polling meanwhile): %r", exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        await self.subscriber.aclose()
