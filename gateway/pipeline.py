@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
 from gateway import hygiene
 from gateway.auth import authenticate
@@ -33,6 +34,7 @@ from gateway.websocket import proxy_websocket
 
 log = logging.getLogger("csr_gateway")
 TARGET = web.RequestKey("csrgw_target", Target)
+UNSUPPORTED_VERSION = web.RequestKey("csrgw_unsupported_version", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,6 +42,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def pipeline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: context, canonical path, error rendering, and the audit line in `finally`."""
     gw = request.app[GATEWAY]
+    if request.version >= (2, 0):
+        # aiohttp would answer in the version the client named (a cached property, pinned to
+        # aiohttp <3.15 in pyproject; tests/test_edges.py checks the status line): 505 in 1.1
+        request._version = HttpVersion11
+        request._cache["version"] = HttpVersion11
+        request[UNSUPPORTED_VERSION] = True
     ctx = RequestContext(method=request.method, client_ip=_client_ip(request, gw))
     request[CTX] = ctx
     status = 500
@@ -47,8 +55,9 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
         response = await _guarded(request, handler, gw, ctx)
         status = response.status
         return response
-    except asyncio.CancelledError:
-        ctx.outcome, status = "aborted", 499
+    except (asyncio.CancelledError, ConnectionResetError):
+        # the client went away (aiohttp cancels the handler or the write fails): not a 500
+        ctx.outcome, ctx.reason, status = "aborted", "client_disconnected", 499
         raise
     finally:
         gw.audit.emit("request", **ctx.audit_fields(status))
@@ -64,6 +73,9 @@ async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
             raise ServiceUnavailable("audit_unavailable")
         if request.version < (1, 0):
             raise BadRequest("unsupported_http_version", detail="HTTP/0.9")
+        if request.get(UNSUPPORTED_VERSION):
+            raise GatewayError("unsupported_http_version", "Only HTTP/1.x is served here.",
+                               status=505)
         target = canonicalize(request.raw_path, allow_semicolon=True)
         ctx.path, ctx.query = target.path, target.query
         request[TARGET] = target

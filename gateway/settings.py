@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from gateway.domain import Page
@@ -109,6 +109,13 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    # who may read /_gateway/metrics (the client address, after trusted proxies)
+    metrics_allow: tuple[IPv4Network | IPv6Network, ...] = (
+        ip_network("127.0.0.0/8"), ip_network("::1/128"))
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     host: str = "127.0.0.1"
@@ -130,3 +137,4 @@ class Settings:
     headers: HeaderNames = field(default_factory=HeaderNames)
     pages: Mapping[str, Page] = field(default_factory=dict)
     routes: tuple[RouteSpec, ...] = ()
+    ops: OpsSettings = field(default_factory=OpsSettings)

@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway import hygiene
 from gateway.auth import authenticate
 from gateway.context import CTX
-from gateway.errors import BadRequest, Forbidden, GatewayError
+from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound
 from gateway.identity import identity_headers
 from gateway.impersonation import recheck
 from gateway.pathcanon import Target, canonicalize
@@ -56,7 +56,12 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    """Only for the scraper's addresses (`ops.metrics_allow`): the figures tell an outsider
+    how busy the shop is and which refusals it meets."""
     gw = request.app[GATEWAY]
+    if not hygiene.is_trusted(request[CTX].client_ip, gw.settings.ops.metrics_allow):
+        request[CTX].page, request[CTX].action = "metrics", "view"
+        raise NotFound("metrics_not_allowed", detail=request[CTX].client_ip)
     _plain(request, "metrics")
     gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
     gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
