@@ -155,12 +155,14 @@ async def proxy(request: web.Request) -> web.StreamResponse:
 
 async def _gateway_refusal(request: web.Request) -> GatewayError:
     """The gateway's own namespace is never forwarded: wrong method 405, unknown 404."""
+    allowed: set[str] = set()
     for resource in request.app.router.resources():
         if resource.canonical.startswith("/{tail"):
             continue
-        _match, allowed = await resource.resolve(request)
-        if allowed:
-            return MethodNotAllowed("method_not_allowed")
+        _match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        return MethodNotAllowed("method_not_allowed", allow=tuple(sorted(allowed)))
     return NotFound("no_route")
 
 
