@@ -145,8 +145,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     await _continue_if_expected(request)
     headers = scrubbed + identity_headers(gw.settings.headers, actor, ctx.session,
                                           ctx.request_id, gw.signer, gw.policy.rev)
-    headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host,
-                                         _trusted_xff(request, gw))
+    # The shop gets the one address the gateway decided on (and audited), never a chain
+    # whose left part a client wrote.
+    headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host, None)
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = page_overlay(gw, ctx, actor)
@@ -179,14 +180,6 @@ def _check_upgrade(request: web.Request, websocket_route: bool) -> bool:
 
 def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
-
-
-def _trusted_xff(request: web.Request, gw: Gateway) -> str | None:
-    if not gw.settings.trusted_proxies or request.remote is None:
-        return None
-    if not hygiene.is_trusted(request.remote, gw.settings.trusted_proxies):
-        return None
-    return ", ".join(request.headers.getall("X-Forwarded-For", [])) or None
 
 
 async def _continue_if_expected(request: web.Request) -> None:

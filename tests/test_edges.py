@@ -240,3 +240,16 @@ async def test_server_header_names_no_software(gateway, request_bytes) -> None:
     assert server == "csr-gateway", answer[:300]
 
 
+
+
+async def test_shop_gets_only_the_decided_client_address(make_gateway, upstream) -> None:
+    """Behind a trusted proxy the shop's X-Forwarded-For is the one address the gateway
+    decided on and audited, never the client-written left part of the chain."""
+    import ipaddress
+
+    client = await make_gateway(trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
+    resp = await client.get("/static/x.css",
+                            headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"})
+    assert resp.status == 200
+    assert upstream.last.all("X-Forwarded-For") == ["203.0.113.7"]
+    assert audit_lines(client)[-1]["client_ip"] == "203.0.113.7"
