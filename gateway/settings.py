@@ -113,6 +113,9 @@ class OpsSettings:
     # who may read /_gateway/metrics (the client address, after trusted proxies)
     metrics_allow: tuple[IPv4Network | IPv6Network, ...] = (
         ip_network("127.0.0.0/8"), ip_network("::1/128"))
+    # forward-auth behind a proxy that cannot send the shop X-Gateway-Path (Traefik):
+    # refuse a path that is not already canonical instead of deciding on its canonical form
+    authz_canonical_only: bool = False
 
 
 @dataclass(frozen=True)

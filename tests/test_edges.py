@@ -253,3 +253,24 @@ async def test_shop_gets_only_the_decided_client_address(make_gateway, upstream)
     assert resp.status == 200
     assert upstream.last.all("X-Forwarded-For") == ["203.0.113.7"]
     assert audit_lines(client)[-1]["client_ip"] == "203.0.113.7"
+
+
+@pytest.mark.parametrize(("canonical_only", "uri", "status", "reason"), [
+    (False, "/products/x/../p-1", 401, "unauthenticated"),
+    (True, "/products/x/../p-1", 403, "bad_path"),
+    (True, "//products/p-1", 403, "bad_path"),
+    (True, "/products/%70-1", 403, "bad_path"),
+    (True, "/products/p-1?q=1", 401, "unauthenticated"),
+], ids=["canonicalised", "dot-dot-refused", "double-slash-refused", "escape-refused",
+        "canonical-passes"])
+async def test_authz_can_refuse_non_canonical_paths(make_gateway, canonical_only, uri, status,
+                                                    reason) -> None:
+    """With ops.authz_canonical_only the decision service refuses a path that is not
+    already canonical (for proxies that cannot send the shop the decided path)."""
+    client = await make_gateway(ops={"authz_canonical_only": canonical_only})
+    resp = await client.get("/_gateway/authz", headers={"X-Original-URI": uri,
+                                                        "X-Original-Method": "GET"})
+    assert resp.status == status
+    assert resp.headers["X-Gateway-Reason"] == reason
+    if status == 401:
+        assert resp.headers["X-Gateway-Login"].startswith("/_gateway/login?next=%2Fproducts")

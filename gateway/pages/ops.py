@@ -116,6 +116,8 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     method, uri = _original(request)
     target = canonicalize(uri)
     ctx.path, ctx.query, ctx.method = target.path, target.query, method
+    if gw.settings.ops.authz_canonical_only and target.wire != uri:
+        raise BadRequest("bad_path", detail="non-canonical path")
     hygiene.scrub_request_headers(
         [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
          if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")], gw.header_policy, ())
