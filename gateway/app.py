@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jinja2
 from aiohttp import web
+from aiohttp import web_response as aiohttp_web_response
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import admin, impersonation, pipeline, redisconn
 from gateway.assertion import AssertionSigner
@@ -25,6 +27,7 @@ from gateway.notify import Notifier
 from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
+from gateway.responses import SERVER, own_headers
 from gateway.routes import RouteTable, compile_route
 from gateway.sessions import MemorySessions, RedisSessions, SessionStore
 from gateway.settings import Settings
@@ -148,7 +151,30 @@ async def _keep_audit(gw: Gateway) -> None:
             log.exception("audit keeper failed; retrying")
 
 
+class OneLineParseErrors(logging.Filter):
+    """A malformed request is the client's problem: one log line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "malformed request from %s: %s", (
+                peer, " ".join(str(exc).split())[:200])
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_parse_errors() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, OneLineParseErrors) for f in server_log.filters):
+        server_log.addFilter(OneLineParseErrors())
+
+
 def create_app(gw: Gateway) -> web.Application:
+    _quiet_parse_errors()
+    # aiohttp answers a request it cannot parse by itself, before any hook of ours runs: its
+    # default Server header would name Python and aiohttp there.
+    setattr(aiohttp_web_response, "SERVER_SOFTWARE", SERVER)  # noqa: B010
     limits = gw.settings.limits
     app = web.Application(middlewares=[pipeline.pipeline_middleware],
                           client_max_size=64 * 1024, handler_args={
@@ -160,6 +186,7 @@ def create_app(gw: Gateway) -> web.Application:
                               # and the idle keep-alive limit at once.
                               "keepalive_timeout": limits.header_timeout})
     app[GATEWAY] = gw
+    app.on_response_prepare.append(own_headers)
     app.cleanup_ctx.append(_resources)
     add_routes(app)
     return app

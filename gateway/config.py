@@ -20,6 +20,7 @@ from gateway.settings import (
     HeaderNames,
     ImpersonationSettings,
     LimitsSettings,
+    OpsSettings,
     RouteSpec,
     SessionSettings,
     Settings,
@@ -31,6 +32,7 @@ SECTIONS: dict[str, type] = {
     "upstream": UpstreamSettings, "directory": DirectorySettings, "sessions": SessionSettings,
     "impersonation": ImpersonationSettings, "assertion": AssertionSettings,
     "limits": LimitsSettings, "audit": AuditSettings, "headers": HeaderNames,
+    "ops": OpsSettings,
 }
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions", "store"): ("memory", "redis"),
@@ -211,7 +213,7 @@ def _coerce(hint: Any, value: Any, key: str, base: Path) -> Any:
         if value is None and "None" in text:
             return None
         return (base / str(value)).resolve() if not Path(str(value)).is_absolute() else Path(value)
-    if key == "trusted_proxies":
+    if key in ("trusted_proxies", "metrics_allow"):
         return tuple(ipaddress.ip_network(str(v), strict=False) for v in _list(value))
     if "tuple" in text:
         return tuple(str(v) for v in _list(value))

@@ -17,6 +17,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.responses import FROM_SHOP
 from gateway.state import Gateway
 from gateway.upstream import PoolConfig, UpstreamPool, UpstreamResponse
 
@@ -172,6 +173,7 @@ def _response_head(request: web.Request, gw: Gateway, ctx: RequestContext,
     own = (gw.settings.sessions.cookie_name,)
     headers = hygiene.scrub_response_headers(upstream.headers.items(), own)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    response[FROM_SHOP] = True
     base = gw.upstream.origin if gw.upstream is not None else ""
     for name, value in headers:
         if value.startswith(base) and name.lower() in ("location", "content-location"):

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
 from gateway import hygiene
 from gateway.audit.sink import SinkDown
@@ -36,6 +37,7 @@ log = logging.getLogger("csr_gateway")
 # Answer while the audit sink is down (they change nothing, so they need no line then).
 PROBES = frozenset({"/_gateway/healthz", "/_gateway/readyz", "/_gateway/metrics"})
 TARGET = web.RequestKey("csrgw_target", Target)
+UNSUPPORTED_VERSION = web.RequestKey("csrgw_unsupported_version", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -43,6 +45,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def pipeline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: context, canonical path, error rendering, and the audit line in `finally`."""
     gw = request.app[GATEWAY]
+    if request.version >= (2, 0):
+        # aiohttp would answer in the version the client named (a cached property, pinned to
+        # aiohttp <3.15 in pyproject; tests/test_edges.py checks the status line): 505 in 1.1
+        request._version = HttpVersion11
+        request._cache["version"] = HttpVersion11
+        request[UNSUPPORTED_VERSION] = True
     ctx = RequestContext(method=request.method, client_ip=_client_ip(request, gw))
     request[CTX] = ctx
     if not gw.audit.healthy and gw.settings.audit.fail_closed:
@@ -52,8 +60,9 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
         response = await _guarded(request, handler, gw, ctx)
         status = response.status
         return response
-    except (asyncio.CancelledError, ConnectionResetError):  # the client went away
-        ctx.outcome, status = "aborted", 499
+    except (asyncio.CancelledError, ConnectionResetError):
+        # the client went away (aiohttp cancels the handler or the write fails): not a 500
+        ctx.outcome, ctx.reason, status = "aborted", "client_disconnected", 499
         raise
     finally:
         gw.audit.emit("request", **ctx.audit_fields(status))
@@ -91,6 +100,9 @@ async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
     try:
         if request.version < (1, 0):
             raise BadRequest("unsupported_http_version", detail="HTTP/0.9")
+        if request.get(UNSUPPORTED_VERSION):
+            raise GatewayError("unsupported_http_version", "Only HTTP/1.x is served here.",
+                               status=505)
         target = canonicalize(request.raw_path, allow_semicolon=True)
         ctx.path, ctx.query = target.path, target.query
         request[TARGET] = target
@@ -162,8 +174,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     await _continue_if_expected(request)
     headers = scrubbed + identity_headers(gw.settings.headers, actor, ctx.session,
                                           ctx.request_id, gw.signer, gw.policy.rev)
-    headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host,
-                                         _trusted_xff(request, gw))
+    # The shop gets the one address the gateway decided on (and audited), never a chain
+    # whose left part a client wrote.
+    headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host, None)
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = page_overlay(gw, ctx, actor)
@@ -172,12 +185,14 @@ async def proxy(request: web.Request) -> web.StreamResponse:
 
 async def _gateway_refusal(request: web.Request) -> GatewayError:
     """The gateway's own namespace is never forwarded: wrong method 405, unknown 404."""
+    allowed: set[str] = set()
     for resource in request.app.router.resources():
         if resource.canonical.startswith("/{tail"):
             continue
-        _match, allowed = await resource.resolve(request)
-        if allowed:
-            return MethodNotAllowed("method_not_allowed")
+        _match, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        return MethodNotAllowed("method_not_allowed", allow=tuple(sorted(allowed)))
     return NotFound("no_route")
 
 
@@ -194,14 +209,6 @@ def _check_upgrade(request: web.Request, websocket_route: bool) -> bool:
 
 def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
-
-
-def _trusted_xff(request: web.Request, gw: Gateway) -> str | None:
-    if not gw.settings.trusted_proxies or request.remote is None:
-        return None
-    if not hygiene.is_trusted(request.remote, gw.settings.trusted_proxies):
-        return None
-    return ", ".join(request.headers.getall("X-Forwarded-For", [])) or None
 
 
 async def _continue_if_expected(request: web.Request) -> None:

@@ -10,13 +10,18 @@ REASONS: dict[str, str] = {
     "bad_path": "the path is ambiguous or malformed (see `detail`)",
     "bad_request": "a required field or header is missing",
     "bad_json": "the JSON body is malformed",
-    "spoofed_header": "the client sent an identity header with `_` in its name",
+    "spoofed_header": "the client sent an identity header spelled with `_`, `.` or other "
+                      "separators",
     "method_override": "a `_method`-style override parameter was sent",
     "upgrade_refused": "a protocol upgrade (h2c, WebSocket off a websocket route)",
-    "unsupported_http_version": "HTTP/0.9",
+    "unsupported_http_version": "HTTP/0.9, or HTTP/2 and later in an HTTP/1 request line (505)",
     "malformed_request": "refused by the HTTP parser (framing, smuggling, syntax)",
     "method_not_allowed": "the route does not accept this method, or an unknown method",
     "no_route": "no route matches the path (deny by default)",
+    "protected_path_variant": "another spelling of (or a path under) a route of another page "
+                              "(case, suffix, compatibility form): the fallback never answers",
+    "metrics_not_allowed": "/_gateway/metrics from an address outside ops.metrics_allow",
+    "client_disconnected": "the client went away before the answer was sent (499)",
     "body_too_large": "the request body passed limits.max_body_bytes",
     "csrf_failed": "a state-changing gateway request without the session's CSRF token",
     # authentication

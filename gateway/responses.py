@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,28 @@ from gateway.pathcanon import Target
 from gateway.state import GATEWAY
 
 LOGIN = "/_gateway/login"
+SERVER = "csr-gateway"
+# set on a response relayed from the shop: its headers are its own
+FROM_SHOP = web.ResponseKey("csrgw_from_shop", bool)
+# No script anywhere on the gateway's pages; inline style attributes are in the templates.
+OWN_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+async def own_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer the gateway writes itself cannot be framed and names no software; the
+    shop's relayed answers keep the shop's headers."""
+    if response.get(FROM_SHOP):
+        return
+    response.headers["Server"] = SERVER
+    for name, value in OWN_PAGE_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def wants_json(request: web.Request) -> bool:
@@ -94,8 +117,9 @@ def safe_next(target: str | None, default: str = "/") -> str:
     """Only a local absolute path: never another host, scheme, or a protocol-relative URL."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return default
-    if any(c in target for c in "\\\r\n\t") or target.startswith("/\\"):
-        return default
+    if "\\" in target or any(c.isspace() or unicodedata.category(c)[0] == "C"
+                             for c in target):
+        return default  # no control, format or line-separator character reaches a header
     return target
 
 

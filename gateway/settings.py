@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from gateway.domain import Page
@@ -115,6 +115,16 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    # who may read /_gateway/metrics (the client address, after trusted proxies)
+    metrics_allow: tuple[IPv4Network | IPv6Network, ...] = (
+        ip_network("127.0.0.0/8"), ip_network("::1/128"))
+    # forward-auth behind a proxy that cannot send the shop X-Gateway-Path (Traefik):
+    # refuse a path that is not already canonical instead of deciding on its canonical form
+    authz_canonical_only: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     host: str = "127.0.0.1"
@@ -139,3 +149,4 @@ class Settings:
     public_url: str | None = None  # the gateway's external base URL (invitation links)
     worker_max_deaths: int = 5  # more worker deaths than this within the window: exit 1
     worker_death_window: float = 60.0
+    ops: OpsSettings = field(default_factory=OpsSettings)

@@ -91,8 +91,10 @@ async def test_storefront_still_falls_back(impersonating, upstream) -> None:
     ("OPTIONS", "/account/password", "GET, HEAD, POST"),
     ("POST", "/cart", "GET, HEAD"),
     ("DELETE", "/admin", "GET, HEAD"),
+    ("DELETE", "/_gateway/login", "GET, HEAD, POST"),
+    ("PUT", "/_gateway/impersonate", "POST"),
 ], ids=["delete-password", "put-2fa", "patch-email", "options-password", "post-cart",
-        "delete-admin"])
+        "delete-admin", "gateway-login", "gateway-impersonate"])
 async def test_unlisted_method_is_405_not_fallback(impersonating, upstream, method, raw,
                                                    allow) -> None:
     """A route's unlisted method is a 405 with Allow, audited, never the fallback page."""

@@ -245,7 +245,10 @@ class AuditLog:
         return record
 
     def _render(self, _l: Any, _m: str, record: dict[str, Any]) -> bytes:
-        return orjson.dumps(record, default=str) + b"\n"  # structlog passes bytes on as is
+        # structlog passes bytes on as is. orjson leaves U+2028/U+2029 raw, and readers that
+        # split lines on them (JavaScript, Python's str.splitlines) would cut a record.
+        return orjson.dumps(record, default=str).replace(
+            b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029") + b"\n"
 
     def _write(self, line: bytes) -> None:
         if self.config.sink in ("stdout", "both"):

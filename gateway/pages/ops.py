@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway import hygiene, workers
 from gateway.auth import authenticate
 from gateway.context import CTX
-from gateway.errors import BadRequest, Forbidden, GatewayError
+from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound
 from gateway.identity import identity_headers
 from gateway.impersonation import recheck
 from gateway.pathcanon import Target, canonicalize
@@ -67,7 +67,12 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    """Only for the scraper's addresses (`ops.metrics_allow`): the figures tell an outsider
+    how busy the shop is and which refusals it meets."""
     gw = request.app[GATEWAY]
+    if not hygiene.is_trusted(request[CTX].client_ip, gw.settings.ops.metrics_allow):
+        request[CTX].page, request[CTX].action = "metrics", "view"
+        raise NotFound("metrics_not_allowed", detail=request[CTX].client_ip)
     _plain(request, "metrics")
     gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
     gw.metrics.audit_refused.set(gw.audit.refused)
@@ -127,6 +132,8 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     method, uri = _original(request)
     target = canonicalize(uri)
     ctx.path, ctx.query, ctx.method = target.path, target.query, method
+    if gw.settings.ops.authz_canonical_only and target.wire != uri:
+        raise BadRequest("bad_path", detail="non-canonical path")
     hygiene.scrub_request_headers(
         [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
          if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")], gw.header_policy, ())
