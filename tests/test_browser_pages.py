@@ -143,3 +143,25 @@ async def test_transaction_log_pages_filters_and_keeps_times_on_one_line(
     await page.get_by_role("link", name="Previous").click()
     assert await page.locator("table.log tbody tr").all_inner_texts() == first
     await context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1280", "390"])
+async def test_refusal_page_reads_as_a_sentence_with_a_way_back(demo, browser, viewport) -> None:  # noqa: F811
+    """Acting for Alice, Change Password is refused in one sentence naming the page; Go back
+    returns to the cart; the banner stays; nothing overflows at 390 px."""
+    context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    await log_in(page, demo.base, "csr-carol")
+    await page.goto(f"{demo.base}/_gateway/select-user?company=acme")
+    await page.get_by_role("button", name="Log in as Alice Anders").click()
+    await page.goto(f"{demo.base}/cart")
+    await page.evaluate("location.href = '/account/password'")
+    await expect(page.get_by_role("heading", name=(
+        "Change Password is not available while acting for a buyer"))).to_be_visible()
+    await expect(page.get_by_text("For support: reason sensitive_page")).to_be_visible()
+    await expect(page.locator("#csrgw-banner")).to_be_visible()
+    await no_body_overflow(page)
+    await shot(page, f"pages-refusal-{viewport['width']}")
+    await page.get_by_role("link", name="Go back").click()
+    await expect(page).to_have_url(f"{demo.base}/cart")
+    await context.close()
