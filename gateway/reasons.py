@@ -71,4 +71,106 @@ REASONS: dict[str, str] = {
     "no_such_session": "the admin API was asked to end a session that does not exist",
     "notify_failed": "the customer notification webhook failed after every retry",
     "internal_error": "an unexpected error; nothing was forwarded (500)",
+    "headers_too_large": "the request headers passed the parser's limit (431)",
+    "unavailable": "the gateway cannot serve the request right now (503)",
+    "impersonation_ended": "the running impersonation ended before this request",
 }
+
+
+# What a person reads when refused: one sentence, what happened and what to do. `{page}` is
+# the page's configured title (or "This page"), `{buyer}` whom a CSR acts for. A reason
+# missing here keeps the words its raiser gave (they name the field, e.g. a bad filter).
+SENTENCES: dict[str, str] = {
+    "bad_path": "This address is malformed or ambiguous; check the link or start again "
+                "from the storefront.",
+    "bad_json": "The data sent was not valid JSON; correct it and send it again.",
+    "spoofed_header": "The request carried a header only the gateway may set; send it "
+                      "without that header.",
+    "method_override": "The request asked to change its method, which the gateway does not "
+                       "allow; send it with the real method.",
+    "upgrade_refused": "This address does not accept a connection upgrade; open it as a "
+                       "normal page.",
+    "unsupported_http_version": "This HTTP version is not supported; use HTTP/1.1 or newer.",
+    "malformed_request": "The request could not be read; try again, and tell support if it "
+                         "keeps happening.",
+    "method_not_allowed": "{page} cannot be used this way; go back and use its buttons or "
+                          "links.",
+    "no_route": "There is no page at this address; check the link or go back to the "
+                "storefront.",
+    "body_too_large": "What you sent is larger than the gateway accepts; send something "
+                      "smaller.",
+    "headers_too_large": "The request headers are too large; clear this site's cookies and "
+                         "try again.",
+    "csrf_failed": "The form expired or did not come from this site; go back, reload the "
+                   "page and send it again.",
+    "unauthenticated": "You are not logged in; log in and try again.",
+    "bad_credentials": "The username or password is wrong; check them and try again.",
+    "throttled": "There were too many failed attempts; wait a few minutes and try again.",
+    "session_expired": "Your session has expired; log in again to continue.",
+    "account_inactive": "Your account is not active; ask an administrator to reactivate it.",
+    "ip_fenced": "Your network address is not allowed for this account; connect from an "
+                 "allowed network or ask an administrator.",
+    "policy_denied": "{page} is not available to you; ask an administrator if you need it.",
+    "sensitive_page": "{page} is not available while acting for a buyer; only {buyer} can "
+                      "use it, from their own login.",
+    "policy_error": "The access rules could not decide, so access is refused; tell support.",
+    "already_impersonating": "You are already acting for {buyer}; stop acting for them "
+                             "before you choose another buyer.",
+    "not_impersonator": "You may not log in as a buyer; ask an administrator if your work "
+                        "needs it.",
+    "csr_inactive": "Your account is not active; ask an administrator to reactivate it.",
+    "self": "You cannot log in as yourself; choose another buyer.",
+    "buyer_inactive": "This buyer's account is inactive; choose another buyer or ask an "
+                      "administrator.",
+    "not_customer": "This person is not a customer yet, so you cannot act for them; choose "
+                    "a customer.",
+    "buyer_is_privileged": "This is a staff account, which no one may act for; choose a "
+                           "customer.",
+    "not_assigned": "This buyer's company is not assigned to you; ask an administrator to "
+                    "assign it.",
+    "company_no_impersonation": "This buyer's company does not allow acting for its buyers; "
+                                "help them by phone or email instead.",
+    "no_consent": "This buyer has not allowed assistance; ask them to allow it on their "
+                  "account page.",
+    "unknown_buyer": "There is no such buyer; search again on Select User.",
+    "reason_required": "A reason or ticket number is required; enter it and try again.",
+    "impersonation_expired": "Your time acting for the buyer ran out; you are yourself "
+                             "again, and can select the buyer again.",
+    "buyer_removed": "The buyer's account was removed; you are yourself again.",
+    "kill_switch": "An administrator ended this session or impersonation; log in or select "
+                   "the buyer again if you still need it.",
+    "upstream_unavailable": "The shop is not reachable right now; try again in a minute.",
+    "upstream_timeout": "The shop took too long to answer; try again in a minute.",
+    "upstream_busy": "The shop is busy right now; try again in a minute.",
+    "upstream_body_too_large": "This page is too large to show with the gateway's banner; "
+                               "tell support.",
+    "audit_unavailable": "The gateway cannot record actions right now, so it refuses them; "
+                         "try again shortly.",
+    "session_store_unavailable": "The gateway cannot check sessions right now; try again "
+                                 "shortly.",
+    "dependency_unavailable": "A service the gateway needs is down; try again shortly.",
+    "unavailable": "The gateway cannot serve this right now; try again shortly.",
+    "invalid_link": "This link is unknown, already used or expired; ask for a new one.",
+    "no_such_user": "There is no such user; check the name in the Users list.",
+    "no_such_group": "There is no such group; check the name in the Groups list.",
+    "no_such_company": "There is no such company; check it in the Companies list.",
+    "no_such_session": "That session has already ended; reload the list.",
+    "internal_error": "Something went wrong in the gateway and nothing was sent to the shop; "
+                      "try again, and tell support if it keeps happening.",
+}
+
+
+# the same refusal reads differently while a CSR acts for a buyer
+ACTING_SENTENCES: dict[str, str] = {
+    "policy_denied": "{page} is not available while acting for {buyer}; stop acting for the "
+                     "buyer to use it as yourself.",
+}
+
+
+def sentence(reason: str, given: str, *, page: str | None = None,
+             buyer: str | None = None) -> str:
+    """The one sentence for a refusal; `given` (the raiser's words) when none is listed."""
+    template = (buyer and ACTING_SENTENCES.get(reason)) or SENTENCES.get(reason)
+    if template is None:
+        return given
+    return template.format(page=page or "This page", buyer=buyer or "the buyer")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from gateway.context import CTX
 from gateway.errors import GatewayError, MethodNotAllowed, Unauthenticated
+from gateway.impersonation import ImpersonationEnded
 from gateway.overlay import render_banner, rendered_once
 from gateway.pathcanon import Target
-from gateway.state import GATEWAY
+from gateway.reasons import sentence
+from gateway.state import GATEWAY, Gateway
 
 LOGIN = "/_gateway/login"
 SERVER = "csr-gateway"
@@ -69,6 +71,43 @@ def _html(request: web.Request, template: str, values: dict[str, Any]) -> str:
 
 
 REQUEST_ID_MARK = "0000requestidmark0000"  # survives escaping; the real id goes in after
+BACK_MARK = "0000backlinkmark0000"
+
+
+def page_title(gw: Gateway, name: str | None) -> str | None:
+    """What people call the page: its configured title, or the admin area's name."""
+    if name is None:
+        return None
+    if name.startswith("admin:"):
+        from gateway.policy.matrix import AREA_TITLES
+
+        area = name[len("admin:"):]
+        return f"Administration: {AREA_TITLES.get(area, area)}"
+    page = gw.settings.pages.get(name)
+    return page.title if page is not None else None
+
+
+def refusal(request: web.Request, err: GatewayError) -> str:
+    """The one sentence for this refusal, naming the page and the buyer acted for."""
+    if isinstance(err, ImpersonationEnded):  # its words already say why and what now
+        return err.public
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = ctx.actor
+    buyer = actor.acting_as.display_name if actor is not None and actor.acting_as else None
+    return sentence(err.reason, err.public, page=page_title(gw, ctx.page), buyer=buyer)
+
+
+def back_link(request: web.Request) -> str:
+    """Where the person came from, if it was this site and not this very page; else `/`."""
+    referer = request.headers.get("Referer", "")
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return "/"
+    if parts.scheme != request.scheme or parts.netloc != request.host:
+        return "/"
+    target = safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return "/" if target == request.path_qs else target
 
 
 def _error_html(request: web.Request, err: GatewayError) -> str:
@@ -83,10 +122,12 @@ def _error_html(request: web.Request, err: GatewayError) -> str:
         actor.acting_as.display_name if actor.acting_as else None,
         session.csrf_token if session else "",
         render_banner(gw, ctx) if acting else b"")  # the same cached bytes until it changes
-    key = ("error.html", type(err).__name__, err.status, err.reason, err.public, person)
+    said = refusal(request, err)
+    key = ("error.html", type(err).__name__, err.status, err.reason, said, person)
     html = rendered_once(gw, key, lambda: _html(request, "error.html", {
-        "error": err, "request_id": REQUEST_ID_MARK}))
-    return html.replace(REQUEST_ID_MARK, ctx.request_id)
+        "error": err, "sentence": said, "request_id": REQUEST_ID_MARK, "back": BACK_MARK}))
+    back = escape(back_link(request))
+    return html.replace(REQUEST_ID_MARK, ctx.request_id).replace(BACK_MARK, back)
 
 
 def error_response(request: web.Request, err: GatewayError) -> web.StreamResponse:
@@ -98,7 +139,8 @@ def error_response(request: web.Request, err: GatewayError) -> web.StreamRespons
             "Location": f"{LOGIN}?next={quote(target, safe='')}", "Cache-Control": "no-store"})
     if wants_json(request):
         response: web.Response = web.json_response(
-            {"error": err.reason, "message": err.public, "request_id": ctx.request_id},
+            {"error": err.reason, "message": refusal(request, err),
+             "request_id": ctx.request_id},
             status=err.status)
     else:
         response = web.Response(text=_error_html(request, err), status=err.status,

@@ -20,7 +20,9 @@ async def test_admin_creates_assigns_and_the_csr_impersonates(demo, browser) -> 
     await page.get_by_label("Username (at least 5 characters, cannot change)").fill("csr-erin")
     await page.get_by_label("Email").first.fill("erin@example.com")
     await page.get_by_label("First name").fill("Erin")
-    await page.get_by_label("Group").select_option("CSR")
+    assert await page.locator("fieldset.groups input:checked").count() == 0
+    await page.get_by_label("Kind").select_option("staff")
+    await page.get_by_label("CSR", exact=True).check()
     await page.get_by_role("button", name="Add User").click()
     link = await page.get_by_label("Activation link").input_value()
     assert "/_gateway/activate?token=" in link

@@ -125,7 +125,8 @@ async def test_transaction_log_pages_filters_and_keeps_times_on_one_line(
     page = await context.new_page()
     await log_in(page, demo.base, "admin-ann")
     await page.goto(f"{demo.base}/_gateway/admin/transactions")
-    await expect(page.get_by_role("cell", name="TICKET-77 wrong delivery address").first).to_be_visible()
+    ticket = page.get_by_role("cell", name="TICKET-77 wrong delivery address")
+    await expect(ticket.first).to_be_visible()
     options = await page.get_by_label("Sort").locator("option").all_inner_texts()
     assert options[:2] == ["Newest first", "Oldest first"] and "ts" not in options
     await one_line(page.locator("table.log tbody td").first)
@@ -142,4 +143,78 @@ async def test_transaction_log_pages_filters_and_keeps_times_on_one_line(
     assert len(second) == 2 and not set(first) & set(second)
     await page.get_by_role("link", name="Previous").click()
     assert await page.locator("table.log tbody tr").all_inner_texts() == first
+    await context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1280", "390"])
+async def test_refusal_page_reads_as_a_sentence_with_a_way_back(demo, browser, viewport) -> None:  # noqa: F811
+    """Acting for Alice, Change Password is refused in one sentence naming the page; Go back
+    returns to the cart; the banner stays; nothing overflows at 390 px."""
+    context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    await log_in(page, demo.base, "csr-carol")
+    await page.goto(f"{demo.base}/_gateway/select-user?company=acme")
+    await page.get_by_role("button", name="Log in as Alice Anders").click()
+    await page.goto(f"{demo.base}/cart")
+    await page.evaluate("location.href = '/account/password'")
+    await expect(page.get_by_role("heading", name=(
+        "Change Password is not available while acting for a buyer"))).to_be_visible()
+    await expect(page.get_by_text("For support: reason sensitive_page")).to_be_visible()
+    await expect(page.locator("#csrgw-banner")).to_be_visible()
+    await no_body_overflow(page)
+    await shot(page, f"pages-refusal-{viewport['width']}")
+    await page.get_by_role("link", name="Go back").click()
+    await expect(page).to_have_url(f"{demo.base}/cart")
+    await context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1280", "390"])
+async def test_add_user_ticks_nothing_and_warns_as_csr_and_admin_are_chosen(
+        demo, browser, viewport) -> None:  # noqa: F811
+    """No group is ticked on Add User; ticking CSR and then Administrator shows the warning
+    at once, unticking hides it; the page fits a phone."""
+    context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    await log_in(page, demo.base, "admin-ann")
+    await page.goto(f"{demo.base}/_gateway/admin/users")
+    assert await page.locator("fieldset.groups input:checked").count() == 0
+    warning = page.locator("#csr-admin-warning")
+    await page.get_by_label("CSR", exact=True).check()
+    await expect(warning).to_be_hidden()
+    await page.get_by_label("Administrator", exact=True).check()
+    await expect(warning).to_be_visible()
+    await no_body_overflow(page)
+    await shot(page, f"pages-add-user-{viewport['width']}")
+    await page.get_by_label("Administrator", exact=True).uncheck()
+    await expect(warning).to_be_hidden()
+    await context.close()
+
+
+async def test_csr_pages_on_a_phone(demo, browser) -> None:  # noqa: F811
+    """At 390 px: Select User lists buyers as cards with full-width buttons, the header's
+    links never break mid-word, the banner fits and keeps its buttons on one line, and the
+    account page does not scroll sideways."""
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    await log_in(page, demo.base, "csr-carol")
+    await page.goto(f"{demo.base}/_gateway/select-user")
+    await no_body_overflow(page)
+    for link in await page.locator("header.gw a, header.gw button").all():
+        await one_line(link)
+    button = page.get_by_role("button", name="Log in as Alice Anders")
+    box = await button.bounding_box()
+    assert box is not None and box["width"] > 300, box
+    await shot(page, "pages-select-user-390")
+    await page.get_by_label("Reason or ticket").fill("TICKET-9")
+    await button.click()
+    banner = page.locator("#csrgw-banner")
+    await expect(banner).to_be_visible()
+    await in_viewport(page, banner, 390)
+    await one_line(banner.get_by_role("button", name="Logout Buyer"))
+    await one_line(banner.get_by_role("link", name="Log in as another buyer"))
+    await no_body_overflow(page)
+    await shot(page, "pages-banner-390")
+    await page.goto(f"{demo.base}/_gateway/account")
+    await no_body_overflow(page)
+    await shot(page, "pages-account-390")
     await context.close()

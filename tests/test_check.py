@@ -78,7 +78,7 @@ def _reasons_disagree(config: dict, seed: dict, policies: Path) -> None:
 
 
 LINTS: dict[str, tuple[Edit, list[str]]] = {
-    "csr-is-admin": (_csr_admin, ['user "csr-carol" is both CSR and Administrator (R4)']),
+    "csr-is-admin": (_csr_admin, ['user "csr-carol" is both CSR and Administrator: more rights']),
     "route-to-unmentioned-page": (_unmentioned_page, [
         'routes[25] /billing -> page "billing": no policy rule mentions this page']),
     "page-without-route": (_unrouted_page, ["pages.orphan: no route reaches this page"]),

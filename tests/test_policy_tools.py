@@ -22,7 +22,7 @@ from tests.conftest import ROOT, audit_lines, gw_of, impersonate, login, write_c
       '(why = "not_assigned" and not buyer.company in actor.assigned_companies)']),
     (["--user", "csr-carol", "--as", "buyer-alice", "GET", "/account/password"],
      ["DENY (sensitive_page)", "page change_password is sensitive",
-      "never while impersonating (R18)"]),
+      "never while a CSR acts for a buyer"]),
     (["--user", "buyer-alice", "GET", "/admin"], ["DENY (policy_denied)", "denied by default"]),
     (["--user", "buyer-alice", "GET", "/a%2fb"], ["DENY (bad_path"]),
 ], ids=["allowed-impersonating", "not-assigned", "sensitive", "no-grant", "bad-path"])

@@ -39,8 +39,8 @@ EVENTS = {"request": "Page or action", "login": "Log in", "login_failed": "Faile
           "admin_change": "Administration change"}
 
 
-def r4_warning(user: User) -> str | None:
-    """R4: a CSR who is also an Administrator has more rights than intended."""
+def csr_admin_warning(user: User) -> str | None:
+    """A CSR who is also an Administrator has more rights than intended."""
     if CSR_GROUP in user.groups and ADMIN_GROUP in user.groups:
         return (f"{user.username} is both CSR and Administrator: more rights than intended "
                 "(while impersonating, still only what the policy grants a CSR)")
@@ -51,20 +51,28 @@ async def _posted(request: web.Request) -> dict[str, str]:
     return await read_fields(request) if request.method == "POST" else {}
 
 
+async def _ticked_groups(request: web.Request) -> list[str] | None:
+    """The group checkboxes ticked, or None when the form did not show them."""
+    form = await request.post()
+    if "groups_shown" not in form:
+        return None
+    return [str(v) for v in form.getall("groups", [])]
+
+
 def _users(gw: Gateway) -> list[User]:
     return sorted(gw.directory.snapshot.users.values(), key=lambda u: u.username)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
     gw, _ = await admit(request, "users")
-    warnings = [w for u in _users(gw) if (w := r4_warning(u))]
+    warnings = [w for u in _users(gw) if (w := csr_admin_warning(u))]
     return render(request, "admin/index.html", warnings=warnings)
 
 
-def _form_user(fields: dict[str, str]) -> dict[str, Any]:
+def _form_user(fields: dict[str, str], groups: list[str] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {k: v.strip() for k, v in fields.items()
                             if k not in ("csrf_token", *LISTS, "idle_minutes", "active",
-                                         "company")}
+                                         "company", "groups_shown")}
     if fields.get("group"):
         data["groups"] = [fields["group"]]
         data.pop("group", None)
@@ -77,6 +85,8 @@ def _form_user(fields: dict[str, str]) -> dict[str, Any]:
         data["idle_minutes"] = int(value) if value.isdigit() else value
     if "company" in fields:
         data["company"] = fields["company"] or None
+    if groups is not None:
+        data["groups"] = groups
     return data
 
 
@@ -88,9 +98,12 @@ async def users(request: web.Request) -> web.StreamResponse:
              f"{u.username} {u.display_name} {u.email} {u.account_number}".lower()]
     created = errors = None
     values: dict[str, str] = {}
+    ticked: list[str] = []
     if request.method == "POST":
         values = posted
-        data = _form_user(posted)
+        shown = await _ticked_groups(request)
+        ticked = shown or []
+        data = _form_user(posted, shown)
         try:
             _, after = await DirectoryService(gw.directory).create_user(data, actor.user)
         except ValidationFailed as exc:
@@ -99,13 +112,15 @@ async def users(request: web.Request) -> web.StreamResponse:
             token = await Invitations(gw.directory).issue(data["username"], "activate")
             audit_change(request, actor, "users", "create", None, after, user=data["username"])
             link = f"{request.scheme}://{request.host}/_gateway/activate?token={token}"
-            created = {"user": data["username"], "link": link}
-            found, values = _users(gw), {}
+            made = gw.directory.snapshot.user(data["username"])
+            created = {"user": data["username"], "link": link,
+                       "warning": csr_admin_warning(made) if made else None}
+            found, values, ticked = _users(gw), {}, []
     return render(request, "admin/users.html", users=found, q=q, created=created,
-                  errors=errors or {}, values=values, kinds=USER_KINDS,
+                  errors=errors or {}, values=values, kinds=USER_KINDS, ticked=ticked,
                   groups=sorted(await _group_names(gw)),
                   companies=sorted(gw.directory.snapshot.companies.values(),
-                                   key=lambda c: c.name), r4_warning=r4_warning,
+                                   key=lambda c: c.name), csr_admin_warning=csr_admin_warning,
                   status=422 if errors else 200)
 
 
@@ -119,7 +134,7 @@ async def user_page(request: web.Request) -> web.StreamResponse:
     name = request.match_info["username"]
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data = _form_user(fields)
+        data = _form_user(fields, await _ticked_groups(request))
         data["active"] = fields.get("active") == "on"
         data.pop("username", None)
         try:
@@ -136,12 +151,12 @@ async def user_page(request: web.Request) -> web.StreamResponse:
     return render(request, "admin/user.html", user=user, errors=errors, kinds=USER_KINDS,
                   groups=sorted(await _group_names(gw)), sessions=sessions,
                   companies=sorted(gw.directory.snapshot.companies.values(),
-                                   key=lambda c: c.name), warning=r4_warning(user),
+                                   key=lambda c: c.name), warning=csr_admin_warning(user),
                   status=422 if errors else 200)
 
 
 async def user_companies(request: web.Request) -> web.StreamResponse:
-    """The Assigned Companies page of one CSR (linked from every CSR name, R5)."""
+    """The Assigned Companies page of one CSR (linked from every CSR name)."""
     gw, _ = await admit(request, "assignments")
     user = gw.directory.snapshot.user(request.match_info["username"])
     if user is None:
@@ -152,7 +167,7 @@ async def user_companies(request: web.Request) -> web.StreamResponse:
 
 
 async def assign_csrs(request: web.Request) -> web.StreamResponse:
-    """R5: Select Company, tick CSRs (Select All / Clear All), Assign Selected CSRs."""
+    """Select Company, tick CSRs (Select All / Clear All), Assign Selected CSRs."""
     posted = await _posted(request)
     gw, actor = await admit(request, "assignments", posted)
     snapshot = gw.directory.snapshot

@@ -118,7 +118,7 @@ def _cell(value: object) -> str:
 
 
 def summary(record: dict[str, Any]) -> str:
-    """The Transaction Log's one-line description of a record (R8)."""
+    """The Transaction Log's one-line description of a record."""
     event = record.get("event")
     if event == "impersonation_start":
         return (f"Impersonation Starts: {record.get('csr')} Starts Impersonating "

@@ -120,7 +120,7 @@ def _acting(bench: Bench, user: User, buyer: User, asked: Question) -> list[str]
     if bench.settings.pages[asked.name].sensitive:
         return [*out, f"page {asked.name} is sensitive, and the acting rule requires "
                       f"page.sensitive = false{source(bench, 'page.sensitive = false')}: "
-                      "never while impersonating (R18)"]
+                      "never while a CSR acts for a buyer"]
     theirs = grants(bench, "grant", buyer, asked.action, asked.name)
     out += [f"buyer side: {g}" for g in theirs] or [
         f"buyer side: no grant for {buyer.username}'s groups on {asked.name}: denied"]

@@ -29,8 +29,8 @@ def lint(settings: Settings, engine: PolicyEngine) -> list[str]:
 
 
 def csr_admin_warnings(seed: dict[str, Any]) -> list[str]:
-    """R4: a CSR who is also an Administrator has more rights than intended."""
-    return [f'user "{u["username"]}" is both CSR and Administrator (R4): more rights than '
+    """A CSR who is also an Administrator has more rights than intended."""
+    return [f'user "{u["username"]}" is both CSR and Administrator: more rights than '
             "intended; while impersonating they still get only what an acting CSR gets"
             for u in seed.get("users", []) if {CSR_GROUP, ADMIN_GROUP} <= set(u.get("groups", []))]
 

@@ -1,7 +1,7 @@
 """The access matrix: what each group may do on each page and admin area, and while acting.
 
 Every cell is asked of the engine, as the gateway asks it, for a stand-in person who is in
-just that group: the matrix shows what the policy grants per group (R3), whoever is in it.
+just that group: the matrix shows what the policy grants per group, whoever is in it.
 """
 
 from __future__ import annotations
