@@ -16,14 +16,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PATH=/opt/csr-gateway/bin:/usr/local/bin:/usr/bin:/bin \
     HOME=/var/lib/csr-gateway \
     CSRGW_CONFIG=/etc/csr-gateway/gateway.yaml \
-    CSRGW_UPSTREAM_URL=http://shop:8081
+    CSRGW_UPSTREAM_URL=http://shop:8081 \
+    CSRGW_DIRECTORY_URL=sqlite+aiosqlite:////var/lib/csr-gateway/directory.sqlite3 \
+    CSRGW_SESSION_STORE=memory \
+    CSRGW_REDIS_URL=redis://redis:6379/0
 COPY --from=build /opt/csr-gateway /opt/csr-gateway
 COPY deploy/docker/gateway.yaml /etc/csr-gateway/gateway.yaml
 COPY policies /etc/csr-gateway/policies
 COPY deploy/docker/healthcheck.py /opt/csr-gateway/bin/csr-gateway-healthcheck
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/csr-gateway \
       --no-create-home --shell /usr/sbin/nologin csrgw \
- && install -d -o 10001 -g 10001 -m 0750 /var/lib/csr-gateway
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/csr-gateway /var/lib/csr-gateway/keys
 # Everything the gateway writes (signing keys, audit chain, SQLite directory) lives here;
 # the rest of the file system can be mounted read-only (docker run --read-only).
 VOLUME ["/var/lib/csr-gateway"]
