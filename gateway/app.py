@@ -20,6 +20,9 @@ from gateway.hygiene import HeaderPolicy
 from gateway.ledger import make_ledger
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
+from gateway.oidc import pages as oidc_pages
+from gateway.oidc.client import OidcLogin
+from gateway.oidc.flow import Once
 from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
@@ -62,7 +65,7 @@ async def build_gateway(settings: Settings) -> Gateway:
     policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
     directory = await Directory.open(settings.directory.url, settings.directory.seed)
     header_names = settings.headers.all()
-    return Gateway(
+    gw = Gateway(
         settings=settings, directory=directory, sessions=make_sessions(settings),
         policy=policy, audit=AuditLog(audit_config(settings)),
         signer=AssertionSigner(settings.assertion),
@@ -73,6 +76,9 @@ async def build_gateway(settings: Settings) -> Gateway:
         throttle=LoginThrottle(settings.limits.login_failures_per_user,
                                settings.limits.login_failures_per_address,
                                settings.limits.login_window_seconds))
+    if settings.login.oidc is not None:
+        gw.oidc = OidcLogin(settings.login.oidc, Once(settings))
+    return gw
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -99,6 +105,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await gw.client.close()
     await gw.sessions.close()
     await gw.directory.close()
+    if gw.oidc is not None:
+        await gw.oidc.close()
     gw.audit.close()
 
 
@@ -142,6 +150,9 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/login", account.login)
     r.add_post(f"{g}/logout", account.logout)
     r.add_get(f"{g}/whoami", account.whoami)
+    r.add_get(f"{g}/oidc/start", oidc_pages.start)
+    r.add_get(f"{g}/oidc/callback", oidc_pages.callback)
+    r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
     r.add_route("*", f"{g}/account", me.account)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)

@@ -57,6 +57,7 @@ class ImpersonationSettings:
     max_minutes: int = 60
     require_consent: bool = False
     notify_webhook: str | None = None
+    step_up_minutes: int = 10  # a start needs an authentication this recent; 0: every start
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,30 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """Staff sign-in through an OpenID provider (login.oidc)."""
+
+    name: str = ""
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    token_auth_method: str = "client_secret_basic"
+    scopes: tuple[str, ...] = ("openid", "profile", "email", "groups")
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    groups: Mapping[str, str] = field(default_factory=dict)  # IdP group -> gateway group
+    provision: str = "existing"
+    refresh_seconds: int = 300  # how often the IdP is asked again for a session's groups
+    clock_skew_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class LoginSettings:
+    local_passwords: bool = True
+    oidc: OidcSettings | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     host: str = "127.0.0.1"
@@ -130,3 +155,5 @@ class Settings:
     headers: HeaderNames = field(default_factory=HeaderNames)
     pages: Mapping[str, Page] = field(default_factory=dict)
     routes: tuple[RouteSpec, ...] = ()
+    login: LoginSettings = field(default_factory=LoginSettings)
+    public_url: str | None = None  # the gateway's external base URL
