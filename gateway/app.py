@@ -21,6 +21,7 @@ from gateway.ledger import make_ledger
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.oidc import pages as oidc_pages
+from gateway.oidc import stepup
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
 from gateway.pages import account, me, ops, select_user
@@ -153,6 +154,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{g}/oidc/start", oidc_pages.start)
     r.add_get(f"{g}/oidc/callback", oidc_pages.callback)
     r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
+    r.add_post(f"{g}/reauth", stepup.password_again)
     r.add_route("*", f"{g}/account", me.account)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)

@@ -94,7 +94,7 @@ async def sign_in(http: aiohttp.ClientSession, gateway_base: str, user: str,
                   password: str = "idp-pass-1", start: str = "/_gateway/oidc/start?next=/"
                   ) -> str:
     """Through the provider's own login form, up to the callback URL (not yet followed)."""
-    url = gateway_base + start
+    url = start if start.startswith("http") else gateway_base + start
     for _ in range(10):
         async with http.get(url, allow_redirects=False) as resp:
             if resp.status in (302, 303):

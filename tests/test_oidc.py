@@ -175,3 +175,46 @@ async def test_backchannel_logout_ends_impersonation(sso: tuple[TestClient, Idp]
     assert ended["reason"] == "idp_backchannel_logout" and ended["csr"] == "csr-carol"
     start = events(client, "impersonation_start")[-1]
     assert start["auth_method"] == "oidc" and start["amr"] == ["pwd", "otp"]
+
+
+async def start_as(http: aiohttp.ClientSession, client: TestClient, buyer: str,
+                   reason: str) -> aiohttp.ClientResponse:
+    token = (await whoami(http, client))[1]["csrf_token"]
+    async with http.post(base(client) + "/_gateway/impersonate", data={
+            "buyer": buyer, "reason": reason, "csrf_token": token},
+            allow_redirects=False) as resp:
+        await resp.read()
+        return resp
+
+
+async def test_step_up_at_the_provider(sso: tuple[TestClient, Idp],
+                                       http: aiohttp.ClientSession) -> None:
+    """A stale auth_time sends the CSR to the provider (prompt=login); the start goes on
+    afterwards with the reason typed before."""
+    client, idp = sso
+    await idp.control("user", id="csr-carol", changes={"auth_age": 3600})
+    assert await finish(http, await sign_in(http, base(client), "csr-carol")) == 303
+    resp = await start_as(http, client, "buyer-alice", "TICKET-77 refund")
+    assert resp.status == 303 and "prompt=login" in resp.headers["Location"]
+    assert (await whoami(http, client))[1]["acting_as"] is None
+    await idp.control("user", id="csr-carol", changes={"auth_age": 0})
+    assert await finish(http, await sign_in(http, base(client), "csr-carol",
+                                            start=resp.headers["Location"])) == 303
+    me = (await whoami(http, client))[1]
+    assert me["acting_as"] == "buyer-alice"
+    assert me["impersonation"]["reason"] == "TICKET-77 refund"
+    start = events(client, "impersonation_start")[-1]
+    assert abs(start["auth_time"] - time.time()) < 120 and start["amr"] == ["pwd", "otp"]
+
+
+async def test_step_up_refuses_a_stale_answer(sso: tuple[TestClient, Idp],
+                                              http: aiohttp.ClientSession) -> None:
+    """A provider that answers the step-up without a fresh login starts nothing."""
+    client, idp = sso
+    await idp.control("user", id="csr-carol", changes={"auth_age": 3600})
+    assert await finish(http, await sign_in(http, base(client), "csr-carol")) == 303
+    resp = await start_as(http, client, "buyer-alice", "TICKET-78")
+    assert await finish(http, await sign_in(http, base(client), "csr-carol",
+                                            start=resp.headers["Location"])) == 403
+    assert (await whoami(http, client))[1]["acting_as"] is None
+    assert not events(client, "impersonation_start")

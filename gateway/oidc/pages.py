@@ -81,6 +81,12 @@ async def callback(request: web.Request) -> web.StreamResponse:
         if err.reason != "ip_fenced":
             raise
         return _refused(request, gw, ctx, TokenRefused("ip_fenced", err.public), None)
+    if flow.purpose == "step_up":
+        from gateway.oidc import stepup  # the impersonation start continues there
+
+        response = await stepup.after_provider(request, gw, ctx, flow, user.username, claims)
+        response.del_cookie(COOKIE, path=COOKIE_PATH)
+        return response
     session = await _new_login(request, gw, ctx, user.username, user.idle_minutes, claims,
                                answer)
     response = see_other(flow.next)
