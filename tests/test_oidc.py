@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.settings import OidcSettings
+from tests.browser import browser, shot  # noqa: F401  (fixture)
 from tests.conftest import GatewayFactory, audit_lines, gw_of
 from tests.idp import CLIENT_ID, CLIENT_SECRET, Idp, ensure_installed, sign_in
 
@@ -218,3 +220,22 @@ async def test_step_up_refuses_a_stale_answer(sso: tuple[TestClient, Idp],
                                             start=resp.headers["Location"])) == 403
     assert (await whoami(http, client))[1]["acting_as"] is None
     assert not events(client, "impersonation_start")
+
+
+@pytest.mark.browser
+async def test_login_in_a_real_browser(sso: tuple[TestClient, Idp], browser: Any  # noqa: F811
+                                       ) -> None:
+    """Chromium: the login page's button, the provider's own form, back as csr-carol."""
+    client, _idp = sso
+    page = await (await browser.new_context()).new_page()
+    await page.goto(base(client) + "/_gateway/login?next=/_gateway/whoami")
+    await page.get_by_role("link", name="Sign in with Acme SSO").click()
+    await page.wait_for_selector("#login")
+    assert page.url.startswith(_idp.issuer)
+    await page.fill("#login", "csr-carol")
+    await page.fill("#password", "idp-pass-1")
+    await page.click("#submit")
+    await page.wait_for_url(base(client) + "/_gateway/whoami")
+    me = json.loads(await page.inner_text("body"))
+    assert me["user"] == "csr-carol" and "CSR" in me["groups"]
+    await shot(page, "oidc-login")

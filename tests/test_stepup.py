@@ -66,3 +66,25 @@ async def test_zero_minutes_asks_at_every_start(make_gateway) -> None:  # type: 
     await login(client, "csr-carol")
     code, page = await post_start(client, "T-3")
     assert code == 200 and "Confirm it is you" in page
+
+
+@pytest.mark.parametrize(("user", "features", "status"), [
+    ("csr-carol", [], 403),
+    ("admin-ann", ["break_glass"], 303),
+], ids=["ordinary-user", "break-glass-user"])
+async def test_local_passwords_off(make_gateway, user: str, features: list[str],  # type: ignore[no-untyped-def]
+                                   status: int) -> None:
+    """With local_passwords false only a break-glass user logs in with a password, audited."""
+    from gateway.directory.service import DirectoryService
+
+    client = await make_gateway(login={"local_passwords": False})
+    if features:
+        await DirectoryService(gw_of(client).directory).update_user(user, {"features": features})
+    resp = await client.post("/_gateway/login", data={"username": user, "password": PASSWORD,
+                                                      "next": "/"}, allow_redirects=False)
+    assert resp.status == status
+    last = [r for r in audit_lines(client) if r["event"] in ("login", "login_failed")][-1]
+    if status == 303:
+        assert last["event"] == "login" and last["break_glass"] is True
+    else:
+        assert last["reason"] == "local_passwords_disabled"
