@@ -24,6 +24,10 @@ from gateway.hygiene import HeaderPolicy
 from gateway.ledger import make_ledger
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
+from gateway.oidc import pages as oidc_pages
+from gateway.oidc import stepup
+from gateway.oidc.client import OidcLogin
+from gateway.oidc.flow import Once
 from gateway.pages import account, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
@@ -78,7 +82,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         directory.board = RevisionBoard(sessions.client,
                                         redisconn.subscriber_client(settings.sessions),
                                         settings.sessions.redis_prefix)
-    return Gateway(
+    gw = Gateway(
         settings=settings, directory=directory, sessions=sessions,
         policy=policy, audit=audit_log(settings),
         signer=AssertionSigner(settings.assertion),
@@ -89,6 +93,9 @@ async def build_gateway(settings: Settings) -> Gateway:
         throttle=LoginThrottle(settings.limits.login_failures_per_user,
                                settings.limits.login_failures_per_address,
                                settings.limits.login_window_seconds))
+    if settings.login.oidc is not None:
+        gw.oidc = OidcLogin(settings.login.oidc, Once(settings))
+    return gw
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -120,6 +127,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await gw.directory.board.close()
     await gw.sessions.close()
     await gw.directory.close()
+    if gw.oidc is not None:
+        await gw.oidc.close()
     gw.audit.close()
     if gw.audit.anchor is not None:  # the head at shutdown: nothing after it to cut
         await gw.audit.anchor.update(gw.audit.head)
@@ -199,6 +208,10 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/login", account.login)
     r.add_post(f"{g}/logout", account.logout)
     r.add_get(f"{g}/whoami", account.whoami)
+    r.add_get(f"{g}/oidc/start", oidc_pages.start)
+    r.add_get(f"{g}/oidc/callback", oidc_pages.callback)
+    r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
+    r.add_post(f"{g}/reauth", stepup.password_again)
     r.add_route("*", f"{g}/account", me.account)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)

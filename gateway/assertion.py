@@ -147,8 +147,9 @@ class AssertionSigner:
         return {"keys": [dict(k.jwk) for k in self.keys]}
 
     def sign(self, *, sub: str, company: str | None, csr: str | None, sid: str,
-             reason: str | None, policy_rev: str, groups: list[str]) -> str:
-        key = (sub, company, csr, sid, reason, policy_rev, tuple(groups))
+             reason: str | None, policy_rev: str, groups: list[str],
+             amr: tuple[str, ...] = (), auth_time: int | None = None) -> str:
+        key = (sub, company, csr, sid, reason, policy_rev, tuple(groups), amr, auth_time)
         now = time.time()
         cached = self._cache.get(key)
         if cached and cached[0] - now > self.settings.ttl_seconds / 2:
@@ -159,7 +160,9 @@ class AssertionSigner:
             "policy_rev": policy_rev, "iat": int(now), "exp": int(now) + self.settings.ttl_seconds,
         }
         if csr:
-            claims["act"] = {"sub": csr}
+            # how the CSR proved who they are (OIDC amr/auth_time), for the shop to weigh
+            claims["act"] = {"sub": csr, **({"amr": list(amr)} if amr else {}),
+                             **({"auth_time": auth_time} if auth_time else {})}
             claims["impersonation_reason"] = reason
         token = self.encode(claims)
         if len(self._cache) > 50_000:

@@ -64,8 +64,17 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
         if not await gw.sessions.refresh(fresh):
             return None  # ended while this request was on its way: never written back
         session = fresh
+    if session.idp is not None and gw.oidc is not None:
+        checked = await gw.oidc.revalidate(gw, ctx, session, now)
+        if checked is None:
+            return None
+        session = checked
+        user = gw.directory.snapshot.user(session.username) or user
+        snapshot = gw.directory.snapshot
     ctx.session = session
     imp = session.impersonation
+    if imp is not None:  # every line of the impersonation says how the CSR authenticated
+        ctx.extra.update(impersonation.proof_fields(session))
     buyer = snapshot.user(imp.buyer) if imp else None  # None as well if the buyer is gone
     actor = Actor(user, buyer, imp, snapshot.version)
     ctx.actor = actor

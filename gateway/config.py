@@ -13,6 +13,7 @@ from gateway import configenv
 from gateway import routes as routing
 from gateway.assertion import MIN_HS256_SECRET
 from gateway.domain import Page
+from gateway.oidc import config as oidc_config
 from gateway.settings import (
     AssertionSettings,
     AuditSettings,
@@ -20,6 +21,8 @@ from gateway.settings import (
     HeaderNames,
     ImpersonationSettings,
     LimitsSettings,
+    LoginSettings,
+    OidcSettings,
     OpsSettings,
     RouteSpec,
     SessionSettings,
@@ -60,7 +63,7 @@ def build(src: Source, base: Path) -> Settings:
     data = src.data if isinstance(src.data, dict) else {}
     if not isinstance(src.data, dict):
         src.problem((), "the configuration must be a mapping")
-    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes"}
+    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login"}
     for key in data:
         if key not in known:
             src.problem((key,), f"unknown key (expected one of: {', '.join(sorted(known))})")
@@ -73,9 +76,11 @@ def build(src: Source, base: Path) -> Settings:
         top[name] = cls(**_fields(src, (name,), cls, _mapping(src, data, name), base))
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
+    top["login"] = _login(src, _mapping(src, data, "login"), base)
     _check_impersonation(src, top["impersonation"], top["assertion"])
     _check_listen(src, top)
     _check_audit(src, top["audit"])
+    oidc_config.check(src, top["login"], top.get("public_url"))
     src.raise_if_problems()
     return Settings(source=src.file, **_anchored(top, base))
 
@@ -140,6 +145,9 @@ def _check_impersonation(src: Source, imp: ImpersonationSettings,
                          assertion: AssertionSettings) -> None:
     """Values that parse but cannot work: an impersonation that ends at once, a webhook
     nobody can POST to, an assertion expired when issued, an HS256 key easy to guess."""
+    if imp.step_up_minutes < 0:
+        src.problem(("impersonation", "step_up_minutes"),
+                    f"must be 0 or more, got {imp.step_up_minutes}")
     if imp.max_minutes < 1:
         src.problem(("impersonation", "max_minutes"),
                     f"must be at least 1, got {imp.max_minutes}")
@@ -154,6 +162,19 @@ def _check_impersonation(src: Source, imp: ImpersonationSettings,
         src.problem(("assertion", "hs256_secret"),
                     f"HS256 needs a secret of at least {MIN_HS256_SECRET} bytes, "
                     f"got {len(secret)}")
+
+
+def _login(src: Source, raw: dict[str, Any], base: Path) -> LoginSettings:
+    plain = {k: v for k, v in raw.items() if k != "oidc"}
+    fields = _fields(src, ("login",), LoginSettings, plain, base)
+    oidc = raw.get("oidc")
+    if oidc is not None and not isinstance(oidc, dict):
+        src.problem(("login", "oidc"), "must be a mapping")
+    elif oidc is not None:
+        oidc = oidc_config.from_environment(src, oidc)
+        fields["oidc"] = OidcSettings(**_fields(src, ("login", "oidc"), OidcSettings, oidc,
+                                                base))
+    return LoginSettings(**fields)
 
 
 def _http_url(text: str) -> bool:

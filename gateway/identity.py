@@ -23,6 +23,8 @@ def identity_headers(names: HeaderNames, actor: Actor | None, session: Session |
     if csr:
         headers.append((names.impersonator, csr))
     token = signer.sign(sub=user.username, company=user.company, csr=csr, sid=session.id,
-                        reason=reason, policy_rev=policy_rev, groups=groups)
+                        reason=reason, policy_rev=policy_rev, groups=groups,
+                        amr=session.amr if csr else (),
+                        auth_time=int(session.auth_time) if csr and session.auth_time else None)
     headers.append((names.assertion, token))
     return headers

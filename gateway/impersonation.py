@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 import time
@@ -13,7 +12,7 @@ from aiohttp import web
 from gateway.context import RequestContext
 from gateway.domain import Actor, Impersonation, User
 from gateway.errors import GatewayError
-from gateway.sessions import Session, new_session
+from gateway.sessions import Session, rotated
 from gateway.state import Gateway
 
 log = logging.getLogger("csr_gateway")
@@ -86,9 +85,7 @@ async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
     imp = session.impersonation
     restored = None
     if ctx.session is not None and ctx.session.id == session.id:
-        restored = dataclasses.replace(
-            new_session(session.username, session.idle_minutes, ctx.client_ip),
-            created=session.created)
+        restored = rotated(session, ctx.client_ip)
         await gw.sessions.save(restored)
         ctx.session = ctx.switched_session = restored
     await gw.sessions.delete(session.id)
@@ -117,21 +114,28 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
     """Act as the buyer from now on, in a new session id (no fixation across identities)."""
     imp = Impersonation(id=secrets.token_hex(8), csr=session.username, buyer=buyer.username,
                         reason=reason, started_at=time.time(), return_to=return_to)
-    rotated = new_session(session.username, session.idle_minutes, ctx.client_ip, imp)
-    rotated = dataclasses.replace(rotated, created=session.created)
-    await gw.sessions.save(rotated)
+    acting = rotated(session, ctx.client_ip, imp)
+    await gw.sessions.save(acting)
     await gw.sessions.delete(session.id)
-    ctx.session = ctx.switched_session = rotated
-    emit(gw, ctx, "impersonation_start", imp, reason="ok", company=buyer.company)
+    ctx.session = ctx.switched_session = acting
+    emit(gw, ctx, "impersonation_start", imp, reason="ok", company=buyer.company,
+         proof=proof_fields(session))
     gw.metrics.impersonations.labels("impersonation_start").inc()
-    return rotated
+    return acting
+
+
+def proof_fields(session: Session) -> dict[str, object]:
+    """How the CSR authenticated, for audit lines and the assertion."""
+    return {"auth_method": session.auth_method, "amr": list(session.amr) or None,
+            "auth_time": int(session.auth_time) if session.auth_time else None}
 
 
 def emit(gw: Gateway, ctx: RequestContext | None, event: str, imp: Impersonation, *,
-         reason: str, company: str | None, detail: str | None = None) -> None:
+         reason: str, company: str | None, detail: str | None = None,
+         proof: dict[str, object] | None = None) -> None:
     """One impersonation event line (ctx None: the sweeper, outside any request)."""
-    gw.audit.emit(event, request_id=ctx.request_id if ctx else None, user=imp.buyer,
-                  actor=imp.csr, csr=imp.csr, company=company,
+    gw.audit.emit(event, **(proof or {}), request_id=ctx.request_id if ctx else None,
+                  user=imp.buyer, actor=imp.csr, csr=imp.csr, company=company,
                   method=ctx.method if ctx else None, path=ctx.path if ctx else None,
                   decision="allow" if reason == "ok" else "deny", reason=reason,
                   client_ip=ctx.client_ip if ctx else None, policy_rev=gw.policy.rev,

@@ -21,10 +21,10 @@ LOGIN = "/_gateway/login"
 SERVER = "csr-gateway"
 # set on a response relayed from the shop: its headers are its own
 FROM_SHOP = web.ResponseKey("csrgw_from_shop", bool)
-# No script anywhere on the gateway's pages; inline style attributes are in the templates.
+# Scripts only from the gateway's own static files; inline style attributes are in the templates.
 OWN_PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data:; form-action 'self'; "
+                               "script-src 'self'; img-src 'self' data:; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

@@ -17,6 +17,17 @@ from gateway.session_cache import SessionCache
 from gateway.settings import SessionSettings
 
 
+@dataclass(frozen=True, slots=True)
+class IdpLink:
+    """The OpenID provider's side of a session: who it says this is, and how to ask again."""
+
+    sub: str
+    sid: str = ""
+    refresh_token: str = ""
+    id_token: str = ""  # the hint for RP-initiated logout
+    checked_at: float = 0.0  # when the provider last confirmed the user and groups
+
+
 @dataclass(frozen=True, slots=True)  # slots: ~200 bytes less for each of 10,000s
 class Session:
     id: str
@@ -27,6 +38,10 @@ class Session:
     idle_minutes: int = 60
     client_ip: str = ""
     impersonation: Impersonation | None = None
+    auth_method: str = "password"  # password, oidc or totp: how the person last proved it
+    auth_time: float = 0.0  # when they last entered a password or the IdP saw them do so
+    amr: tuple[str, ...] = ()
+    idp: IdpLink | None = None
 
     def idle_expired(self, now: float) -> bool:
         return now - self.last_seen > self.idle_minutes * 60
@@ -38,7 +53,10 @@ class Session:
     def from_json(cls, raw: bytes | str) -> Session:
         data: dict[str, Any] = orjson.loads(raw)
         imp = data.pop("impersonation", None)
-        return cls(**data, impersonation=Impersonation(**imp) if imp else None)
+        idp = data.pop("idp", None)
+        data["amr"] = tuple(data.get("amr") or ())
+        return cls(**data, impersonation=Impersonation(**imp) if imp else None,
+                   idp=IdpLink(**idp) if idp else None)
 
 
 def new_session(username: str, idle_minutes: int, client_ip: str,
@@ -47,6 +65,15 @@ def new_session(username: str, idle_minutes: int, client_ip: str,
     return Session(id=secrets.token_urlsafe(32), username=username,
                    csrf_token=secrets.token_urlsafe(32), created=now, last_seen=now,
                    idle_minutes=idle_minutes, client_ip=client_ip, impersonation=impersonation)
+
+
+def rotated(session: Session, client_ip: str,
+            impersonation: Impersonation | None = None) -> Session:
+    """The same login under a new id and CSRF token (identity switches: no fixation)."""
+    fresh = new_session(session.username, session.idle_minutes, client_ip, impersonation)
+    return dataclasses.replace(session, id=fresh.id, csrf_token=fresh.csrf_token,
+                               last_seen=fresh.last_seen, client_ip=client_ip,
+                               impersonation=impersonation)
 
 
 class SessionStore(Protocol):

@@ -62,6 +62,7 @@ class ImpersonationSettings:
     max_minutes: int = 60
     require_consent: bool = False
     notify_webhook: str | None = None
+    step_up_minutes: int = 10  # a start needs an authentication this recent; 0: every start
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,30 @@ class OpsSettings:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """Staff sign-in through an OpenID provider (login.oidc)."""
+
+    name: str = ""
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    token_auth_method: str = "client_secret_basic"
+    scopes: tuple[str, ...] = ("openid", "profile", "email", "groups")
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    groups: Mapping[str, str] = field(default_factory=dict)  # IdP group -> gateway group
+    provision: str = "existing"
+    refresh_seconds: int = 300  # how often the IdP is asked again for a session's groups
+    clock_skew_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class LoginSettings:
+    local_passwords: bool = True
+    oidc: OidcSettings | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "<defaults>"
     host: str = "127.0.0.1"
@@ -150,3 +175,4 @@ class Settings:
     worker_max_deaths: int = 5  # more worker deaths than this within the window: exit 1
     worker_death_window: float = 60.0
     ops: OpsSettings = field(default_factory=OpsSettings)
+    login: LoginSettings = field(default_factory=LoginSettings)

@@ -22,6 +22,7 @@ from gateway.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
+    from gateway.oidc.client import OidcLogin
     from gateway.upstream import UpstreamPool
 
 
@@ -46,6 +47,7 @@ class Gateway:
     rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # overlay.rendered_once
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
+    oidc: OidcLogin | None = None  # login.oidc configured
 
 
 GATEWAY = web.AppKey("csrgw_gateway", Gateway)

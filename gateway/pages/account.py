@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from aiohttp import web
 
 from gateway.auth import authenticate, check_fence, load_session
 from gateway.context import CTX, RequestContext
-from gateway.errors import GatewayError, TooManyRequests, Unauthenticated
+from gateway.errors import Forbidden, GatewayError, TooManyRequests, Unauthenticated
 from gateway.impersonation import clear_upstream_cookies, conclude, set_session_cookie
+from gateway.oidc.pages import base_url, login_page_values
 from gateway.pages.forms import read_fields
 from gateway.responses import render, safe_next, see_other, wants_json
 from gateway.sessions import new_session
 from gateway.state import GATEWAY, Gateway
+
+BREAK_GLASS = "break_glass"  # the user feature that keeps a password when SSO is required
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
@@ -21,7 +25,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     ctx.page, ctx.action = "login", "view"
     ctx.allow(request.app[GATEWAY].policy.rev)
     return render(request, "login.html", next=safe_next(request.query.get("next")),
-                  username="", failed=None)
+                  username="", failed=None, **login_page_values(request.app[GATEWAY]))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -47,18 +51,24 @@ async def login(request: web.Request) -> web.StreamResponse:
         if wants_json(request):
             raise Unauthenticated("bad_credentials", "Wrong username or password.")
         return render(request, "login.html", status=401, next=target, username=username,
-                      failed="Wrong username or password.")
+                      failed="Wrong username or password.", **login_page_values(gw))
+    break_glass = BREAK_GLASS in user.features
+    if not gw.settings.login.local_passwords and not break_glass:
+        _failed(gw, ctx, username, "local_passwords_disabled", 403)
+        raise Forbidden("local_passwords_disabled", "Sign in with your identity provider.")
     gw.throttle.succeeded(user.username)
     old = await load_session(request, gw)
     if old is not None:
         await gw.sessions.delete(old.id)  # a fresh id on every login: no session fixation
-    session = new_session(user.username, user.idle_minutes, ctx.client_ip)
+    session = dataclasses.replace(new_session(user.username, user.idle_minutes, ctx.client_ip),
+                                  auth_method="password", auth_time=time.time())
     await gw.sessions.save(session)
     ctx.session = session
     ctx.allow(gw.policy.rev)
     gw.audit.emit("login", request_id=ctx.request_id, user=user.username, actor=user.username,
                   company=user.company, reason="ok", decision="allow", client_ip=ctx.client_ip,
-                  method=ctx.method, path=ctx.path, status=303)
+                  method=ctx.method, path=ctx.path, status=303, auth_method="password",
+                  break_glass=True if break_glass else None)
     response = see_other(target)
     set_session_cookie(response, gw, session)
     clear_upstream_cookies(response, gw)
@@ -69,7 +79,8 @@ def _failed(gw: Gateway, ctx: RequestContext, username: str, why: str, status: i
     ctx.deny(why)
     gw.audit.emit("login_failed", request_id=ctx.request_id, user=username or None,
                   actor=username or None, reason=why, decision="deny",
-                  client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=status)
+                  client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=status,
+                  auth_method="password")
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -89,7 +100,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
         gw.audit.emit("logout", request_id=ctx.request_id, reason="ok", decision="allow",
                       client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
                       **fields)
-    response = see_other("/_gateway/login")
+    after = "/_gateway/login"
+    if session is not None and session.idp is not None and gw.oidc is not None:
+        after = await gw.oidc.end_session_url(session, base_url(request, gw) + after) or after
+    response = see_other(after)
     response.del_cookie(gw.settings.sessions.cookie_name, path="/")
     clear_upstream_cookies(response, gw)
     return response

@@ -13,6 +13,7 @@ from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
 from gateway.domain import CUSTOMER, PROSPECT, Actor, Company, User
 from gateway.errors import BadRequest, Forbidden
+from gateway.oidc import stepup
 from gateway.pages.forms import check_csrf, read_fields
 from gateway.responses import render, safe_next, see_other
 from gateway.state import GATEWAY, Gateway
@@ -169,6 +170,15 @@ async def start(request: web.Request) -> web.StreamResponse:
     gw, ctx, actor, fields = await _posted(request, "submit")
     assert ctx.session is not None
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
+    back = _return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
+    _check_start(gw, ctx, actor, buyer_name, reason)
+    if not stepup.fresh_enough(gw, ctx.session):
+        return await stepup.demand(request, gw, ctx, ctx.session, buyer_name, reason, back)
+    return await begin(request, gw, ctx, actor, buyer_name, reason, back)
+
+
+def _check_start(gw: Gateway, ctx: RequestContext, actor: Actor, buyer_name: str,
+                 reason: str) -> User:
     buyer = gw.directory.snapshot.user(buyer_name)
     why = _refusal(gw, actor, buyer, reason)
     if why is None:
@@ -179,8 +189,18 @@ async def start(request: web.Request) -> web.StreamResponse:
     if why is not None:
         _denied(gw, ctx, actor, buyer_name, buyer, why, reason)
     assert buyer is not None
-    back = _return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
-    await impersonation.start(gw, ctx, ctx.session, buyer, reason, back)
+    return buyer
+
+
+async def begin(request: web.Request, gw: Gateway, ctx: RequestContext, actor: Actor,
+                buyer_name: str, reason: str, back: str) -> web.StreamResponse:
+    """Start acting as the buyer (checked again: a step-up may have taken minutes)."""
+    assert ctx.session is not None
+    reason = clean_reason(reason)
+    buyer = _check_start(gw, ctx, actor, buyer_name, reason)
+    ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
+    await impersonation.start(gw, ctx, ctx.session, buyer, reason,
+                              _return_target(back, SELECT_USER))
     ctx.actor = dataclasses.replace(actor, acting_as=buyer,
                                     impersonation=ctx.session.impersonation)
     return see_other("/")
