@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -135,7 +136,12 @@ def run(settings: Settings, workers: int = 1) -> int:
         return 0
     # The schema is brought up to date here, once, so the workers never race to migrate
     # (replicas starting together are serialised by the directory's migration lock).
-    prepare_directory(settings)
+    try:
+        prepare_directory(settings)
+    except Exception as exc:  # the database unreachable or refusing: one line, exit 1
+        print(f"csr-gateway: the directory could not be opened: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
     # Forked after the imports (and with the start-up heap frozen, so the collector does not
     # write to shared pages): the workers share the ~90 MB of code and modules instead of
     # importing everything N times. No event loop or thread is left in this process.
