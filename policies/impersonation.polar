@@ -57,6 +57,11 @@ refusal(actor, buyer, why) if
      (why = "company_no_impersonation" and "company_no_impersonation" in standing) or
      (why = "no_consent" and not consented(standing)));
 
+# `requires_mfa(actor, buyer)`: starting to act for this buyer needs a proof of a second
+# factor (the IdP's `amr` for OIDC sign-ins). Here: buyers tagged "mfa_required"; a
+# company-wide rule would read `buyer.company`, e.g. `requires_mfa(_a, b) if b.company = "acme";`.
+requires_mfa(_actor, buyer) if "mfa_required" in buyer.tags;
+
 # The gateway's admin area: `allow_admin(actor, action, resource)` (action "read" or
 # "manage", resource: AdminResource). Administrators only, never while acting for a buyer.
 admin_group("Administrator");

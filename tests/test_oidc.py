@@ -239,3 +239,28 @@ async def test_login_in_a_real_browser(sso: tuple[TestClient, Idp], browser: Any
     me = json.loads(await page.inner_text("body"))
     assert me["user"] == "csr-carol" and "CSR" in me["groups"]
     await shot(page, "oidc-login")
+
+
+@pytest.mark.parametrize(("user", "buyer", "status", "acting"), [
+    ("csr-carol", "buyer-alice", 303, "buyer-alice"),
+    ("csr-dave", "buyer-ivan", 403, None),
+], ids=["idp-amr-has-otp", "password-only"])
+async def test_policy_requires_mfa(sso: tuple[TestClient, Idp], http: aiohttp.ClientSession,
+                                   user: str, buyer: str, status: int,
+                                   acting: str | None) -> None:
+    """requires_mfa(actor, buyer) holds: an IdP amr with a second factor passes, a password
+    alone is refused as mfa_required even after signing in again."""
+    from gateway.directory.service import DirectoryService
+
+    client, _idp = sso
+    await DirectoryService(gw_of(client).directory).update_user(buyer,
+                                                               {"tags": ["mfa_required"]})
+    assert await finish(http, await sign_in(http, base(client), user)) == 303
+    resp = await start_as(http, client, buyer, "T-MFA")
+    if resp.status == 303 and "prompt=login" in resp.headers["Location"]:
+        resp_status = await finish(http, await sign_in(http, base(client), user,
+                                                       start=resp.headers["Location"]))
+    else:
+        resp_status = resp.status
+    assert resp_status == status
+    assert (await whoami(http, client))[1]["acting_as"] == acting

@@ -30,6 +30,7 @@ class Flow:
     buyer: str = ""
     reason: str = ""
     return_to: str = ""
+    mfa: bool = False  # the policy asks for a second factor for this start
 
 
 def _key(settings: Settings) -> OctKey:

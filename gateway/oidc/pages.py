@@ -51,7 +51,7 @@ async def redirect_to_provider(request: web.Request, gw: Gateway, flow: Flow,
     return response
 
 
-def new_flow(next_path: str, **continuation: str) -> Flow:
+def new_flow(next_path: str, **continuation: Any) -> Flow:
     return Flow(state=secrets.token_urlsafe(24), nonce=secrets.token_urlsafe(24),
                 verifier="", next=next_path, started=time.time(), **continuation)
 

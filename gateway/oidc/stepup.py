@@ -21,6 +21,13 @@ from gateway.sessions import Session
 from gateway.state import GATEWAY, Gateway
 
 STALE = "step_up_stale"  # the provider answered without a fresh authentication
+# RFC 8176 values that prove more than a password
+SECOND_FACTORS = frozenset({"mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris",
+                            "sc", "retina", "vbm"})
+
+
+def has_second_factor(session: Session) -> bool:
+    return bool(SECOND_FACTORS & set(session.amr))
 
 
 def fresh_enough(gw: Gateway, session: Session, now: float | None = None) -> bool:
@@ -31,16 +38,19 @@ def fresh_enough(gw: Gateway, session: Session, now: float | None = None) -> boo
 
 
 async def demand(request: web.Request, gw: Gateway, ctx: RequestContext, session: Session,
-                 buyer: str, reason: str, return_to: str) -> web.StreamResponse:
+                 buyer: str, reason: str, return_to: str,
+                 mfa: bool = False) -> web.StreamResponse:
     """Send the CSR to authenticate again: to the provider, or the password form."""
     ctx.deny("step_up_required", gw.policy.rev)
     ctx.extra["detail"] = f"step-up before acting as {buyer}"
     if session.idp is not None and gw.oidc is not None:
         from gateway.oidc.pages import new_flow, redirect_to_provider
 
-        flow = new_flow("/", purpose="step_up", buyer=buyer, reason=reason,
-                        return_to=return_to)
+        flow = dataclasses.replace(new_flow("/", purpose="step_up", buyer=buyer,
+                                            reason=reason, return_to=return_to), mfa=mfa)
         return await redirect_to_provider(request, gw, flow, fresh_login=True)
+    if mfa:  # local accounts have no second factor the gateway could check yet
+        raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
     return render(request, "reauth.html", buyer=buyer, reason=reason, return_to=return_to,
                   failed=None)
 
@@ -60,6 +70,8 @@ async def after_provider(request: web.Request, gw: Gateway, ctx: RequestContext,
     if proof["auth_time"] < flow.started - skew:
         raise Forbidden(STALE, "The sign-in provider did not ask for your login again.")
     session = dataclasses.replace(ctx.session, auth_method="oidc", **proof)
+    if flow.mfa and not has_second_factor(session):
+        raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
     return await _continue(request, gw, ctx, session, flow.buyer, flow.reason, flow.return_to)
 
 

@@ -37,10 +37,11 @@ def verified_claims(token: str, keys: KeySet, *, issuer: str, audience: str,
     except (JoseError, ValueError) as exc:
         raise TokenRefused("oidc_token_invalid", f"signature: {exc}") from exc
     claims = dict(decoded.claims)
-    registry = jwt.JWTClaimsRegistry(
-        leeway=leeway, iss={"essential": True, "value": issuer},
-        aud={"essential": True, "value": audience}, iat={"essential": True},
-        **{k: {"essential": True} for k in required})
+    options: dict[str, Any] = {"iss": {"essential": True, "value": issuer},
+                               "aud": {"essential": True, "value": audience},
+                               "iat": {"essential": True}}
+    options |= {k: {"essential": True} for k in required}
+    registry = jwt.JWTClaimsRegistry(leeway=leeway, **options)
     try:
         registry.validate(claims)
     except ExpiredTokenError as exc:

@@ -171,9 +171,12 @@ async def start(request: web.Request) -> web.StreamResponse:
     assert ctx.session is not None
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     back = _return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
-    _check_start(gw, ctx, actor, buyer_name, reason)
-    if not stepup.fresh_enough(gw, ctx.session):
-        return await stepup.demand(request, gw, ctx, ctx.session, buyer_name, reason, back)
+    buyer = _check_start(gw, ctx, actor, buyer_name, reason)
+    mfa = gw.policy.requires_mfa(actor, buyer, gw.directory.snapshot) \
+        and not stepup.has_second_factor(ctx.session)
+    if mfa or not stepup.fresh_enough(gw, ctx.session):
+        return await stepup.demand(request, gw, ctx, ctx.session, buyer_name, reason, back,
+                                   mfa=mfa)
     return await begin(request, gw, ctx, actor, buyer_name, reason, back)
 
 

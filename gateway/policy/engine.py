@@ -37,12 +37,14 @@ IGNORED_POLAR_LOG = os.environ.pop("POLAR_LOG", None)
 PAGE_RULE = "allow_page"                  # (Principal, action, Page)
 IMPERSONATION_RULE = "allow_impersonation"  # (Principal, User)
 REFUSAL_RULE = "impersonation_refused"      # (Principal, User, why): the denial's reason
+MFA_RULE = "requires_mfa"                  # (Principal, User): a second factor is needed
 ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
-QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE)
+QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE, MFA_RULE)
 SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",
               REFUSAL_RULE: "impersonation_refused(actor, buyer, why)",
-              ADMIN_RULE: "allow_admin(actor, action, resource)"}
+              ADMIN_RULE: "allow_admin(actor, action, resource)",
+              MFA_RULE: "requires_mfa(actor, buyer)"}
 
 # Warnings that mean the policy cannot be what its author meant: refused like errors.
 FATAL_WARNINGS = ("Unknown specializer",)
@@ -201,6 +203,19 @@ class PolicyEngine:
             return _error(snap, IMPERSONATION_RULE, exc)
         return Decision(False, why if isinstance(why, str) else "impersonation_not_allowed",
                         snap.rev)
+
+    def requires_mfa(self, actor: Actor, buyer: User,
+                     directory: DirectorySnapshot | None = None) -> bool:
+        """Does acting for this buyer need a second factor? An error says yes (fail closed)."""
+        snap = self.current
+        try:
+            return _holds(snap, MFA_RULE, polar_actor(actor, directory),
+                          PolarUser(buyer, directory))
+        except Exception as exc:
+            if f"undefined rule `{MFA_RULE}`" in str(exc):
+                return False  # a policy without the rule asks for no second factor
+            log.exception("policy rule %s failed; asking for MFA", MFA_RULE)
+            return True
 
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:
