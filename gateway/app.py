@@ -219,6 +219,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{g}/api/buyers", select_user.buyers_api)
     r.add_post(f"{g}/impersonate", select_user.start)
     r.add_post(f"{g}/impersonate/stop", select_user.stop)
+    r.add_post(f"{g}/impersonate/switch", select_user.switch)
     r.add_get(f"{g}/healthz", ops.healthz)
     r.add_get(f"{g}/readyz", ops.readyz)
     r.add_get(f"{g}/metrics", ops.metrics)

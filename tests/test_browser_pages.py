@@ -218,3 +218,21 @@ async def test_csr_pages_on_a_phone(demo, browser) -> None:  # noqa: F811
     await no_body_overflow(page)
     await shot(page, "pages-account-390")
     await context.close()
+
+
+async def test_switch_buyers_in_one_step_from_the_banner(demo, browser) -> None:  # noqa: F811
+    """From the banner's "Log in as another buyer", the CSR gives a new reason and switches
+    to Bob in one step; the banner then names Bob."""
+    context = await browser.new_context(viewport=LAPTOP)
+    page = await context.new_page()
+    await log_in(page, demo.base, "csr-carol")
+    await page.goto(f"{demo.base}/_gateway/select-user")
+    await page.get_by_label("Reason or ticket").fill("TICKET-1")
+    await page.get_by_role("button", name="Log in as Alice Anders").click()
+    await page.locator("#csrgw-banner").get_by_role("link", name="Log in as another buyer").click()
+    await expect(page.get_by_text("Acting for them now")).to_be_visible()
+    await page.get_by_label("Reason or ticket for the new buyer").fill("TICKET-2")
+    await shot(page, "pages-switch-1280")
+    await page.get_by_role("button", name="Switch to Bob Baker").click()
+    await expect(page.locator("#csrgw-banner")).to_contain_text("Logged In As Bob Baker")
+    await context.close()

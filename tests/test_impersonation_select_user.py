@@ -162,8 +162,9 @@ async def test_log_in_as_buyer_links(gateway, upstream) -> None:
     page = await (await gateway.get("/")).text()
     assert "Log in as another buyer" in page and "Logout Buyer" in page
     html = await (await gateway.get("/_gateway/select-user")).text()
-    assert "Use “Logout Buyer” before selecting another buyer" in html
-    assert 'name="buyer" value="buyer-bob"' not in html
+    assert "Choose another buyer below to switch in one step" in html
+    assert 'action="/_gateway/impersonate/switch"' in html
+    assert 'aria-label="Switch to Bob Baker"' in html
 
 
 @pytest.mark.parametrize("target", [

@@ -209,6 +209,35 @@ async def begin(request: web.Request, gw: Gateway, ctx: RequestContext, actor: A
     return see_other("/")
 
 
+async def switch(request: web.Request) -> web.StreamResponse:
+    """Switch buyers in one step from the banner's Select User: stop acting for this buyer
+    and start for the chosen one, each audited, the reason asked again. Checked before
+    the stop, so a refused switch keeps the running impersonation."""
+    gw, ctx, actor, fields = await _posted(request, "submit")
+    assert ctx.session is not None
+    imp = ctx.session.impersonation
+    if imp is None:
+        return await start(request)
+    me = impersonation.as_self(actor)
+    buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
+    buyer = gw.directory.snapshot.user(buyer_name)
+    why = _refusal(gw, me, buyer, reason)
+    if why is None:
+        try:
+            _require_page(gw, ctx, me, "submit")
+        except Forbidden as err:
+            why = err.reason
+    if why is not None:
+        _denied(gw, ctx, me, buyer_name, buyer, why, reason)
+    assert buyer is not None
+    restored = await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop",
+                                       reason="ok")
+    assert restored is not None
+    await impersonation.start(gw, ctx, restored, buyer, reason, imp.return_to or SELECT_USER)
+    ctx.actor = dataclasses.replace(me, acting_as=buyer, impersonation=ctx.session.impersonation)
+    return see_other("/")
+
+
 def _refusal(gw: Gateway, actor: Actor, buyer: User | None, reason: str) -> str | None:
     if buyer is None:
         return "unknown_buyer"
