@@ -24,6 +24,32 @@ URL_KEYS = {("directory", "url"), ("sessions", "redis_url"), ("upstream", "url")
 WEBHOOK_KEYS = {("impersonation", "notify_webhook")}
 
 MEANINGS: dict[str, str] = {
+    "worker_max_deaths": "with `run --workers N`: more worker deaths than this within "
+                         "`worker_death_window` and the master stops the rest and exits 1; below "
+                         "it each dead worker is restarted with back-off",
+    "worker_death_window": "seconds over which `worker_max_deaths` is counted",
+    "upstream.max_per_session": "forwarded requests in flight per session (per client address "
+                                "without one) in each worker; more get 429 "
+                                "`too_many_concurrent_requests`",
+    "sessions.redis_max_connections": "Redis connections per worker for requests (a bounded pool: "
+                                      "a request waits for one)",
+    "sessions.redis_pool_timeout": "seconds a request waits for a free Redis connection, then 503 "
+                                   "`session_store_unavailable`",
+    "sessions.redis_connect_timeout": "seconds to connect to Redis",
+    "sessions.redis_socket_timeout": "seconds for each Redis command; a frozen Redis is a 503 "
+                                     "after this (timeouts are never retried)",
+    "impersonation.step_up_minutes": "a start needs an authentication this recent (OIDC "
+                                     "`auth_time`, or the password entry); otherwise the CSR re-"
+                                     "authenticates and the start continues; `0`: at every start",
+    "audit.anchor": "where each audit file's chain head is stored once a second, so `audit verify "
+                    "--anchor/--config` sees lines cut from the end: `none`, `directory` (the "
+                    "directory database), or a `redis://` / `postgresql://` URL (docs/audit.md)",
+    "ops.metrics_allow": "CIDRs whose clients (after `trusted_proxies`) may read "
+                         "`/_gateway/metrics`; everyone else gets 404 `metrics_not_allowed`",
+    "ops.authz_canonical_only": "forward-auth: refuse (403 `bad_path`) a path that is not already "
+                                "canonical instead of deciding on its canonical form; for proxies "
+                                "that cannot send the shop `X-Gateway-Path` (Traefik, Envoy "
+                                "without a Lua filter)",
     "host": "listen address (`listen.host` in the file)",
     "port": "listen port, 1-65535 (`listen.port` in the file)",
     "workers": "processes sharing the port (`SO_REUSEPORT`); use Redis sessions with more than one",
