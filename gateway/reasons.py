@@ -74,6 +74,24 @@ REASONS: dict[str, str] = {
     "headers_too_large": "the request headers passed the parser's limit (431)",
     "unavailable": "the gateway cannot serve the request right now (503)",
     "impersonation_ended": "the running impersonation ended before this request",
+    # staff sign-in (OpenID Connect), step-up and MFA
+    "local_passwords_disabled": "the password form is off (login.local_passwords: false) and "
+                                "the user is not flagged break-glass",
+    "idp_unavailable": "the identity provider did not answer (discovery, keys or token) (503)",
+    "idp_misconfigured": "the identity provider's answer does not fit the configuration",
+    "idp_backchannel_logout": "the identity provider ended the session (back-channel logout)",
+    "oidc_state_mismatch": "the callback's state is not the one this browser started with",
+    "oidc_nonce_mismatch": "the ID token's nonce is not the one this login sent",
+    "oidc_token_invalid": "the ID token's signature, issuer or audience is wrong",
+    "oidc_token_expired": "the ID token expired (beyond the allowed clock skew)",
+    "oidc_replayed": "a callback or logout token that was already used",
+    "oidc_unknown_user": "the provider's user is not in the directory (provision: existing)",
+    "oidc_group_unmapped": "none of the user's provider groups maps to a gateway group",
+    "oidc_provider_refused": "the provider answered the login with an error",
+    "step_up_required": "starting an impersonation needs a fresher authentication",
+    "step_up_stale": "the re-authentication the provider returned is not fresh",
+    "step_up_other_user": "a different person re-authenticated than the one logged in",
+    "mfa_required": "the policy asks for a second factor before acting for this buyer",
 }
 
 
@@ -157,6 +175,42 @@ SENTENCES: dict[str, str] = {
     "no_such_session": "That session has already ended; reload the list.",
     "internal_error": "Something went wrong in the gateway and nothing was sent to the shop; "
                       "try again, and tell support if it keeps happening.",
+    "protected_path_variant": "There is no page at this address; use the shop's own links "
+                              "to reach the page you want.",
+    "metrics_not_allowed": "There is no page at this address; check the link or go back to "
+                           "the storefront.",
+    "too_many_concurrent_requests": "Too many of your requests are still running; wait for "
+                                    "them to finish and try again.",
+    "local_passwords_disabled": "Sign-in with a password is turned off; use your company's "
+                                "sign-in button instead.",
+    "idp_unavailable": "Your company's sign-in service is not reachable right now; try again "
+                       "in a minute.",
+    "idp_misconfigured": "Sign-in through your company's provider is not set up correctly; "
+                         "tell support.",
+    "idp_backchannel_logout": "Your company's sign-in service ended this session; sign in "
+                              "again to continue.",
+    "oidc_state_mismatch": "The sign-in did not come back to the browser that started it; "
+                           "start the sign-in again.",
+    "oidc_nonce_mismatch": "The sign-in answer did not match this sign-in; start the sign-in "
+                           "again.",
+    "oidc_token_invalid": "The sign-in answer could not be verified; start the sign-in again, "
+                          "and tell support if it keeps happening.",
+    "oidc_token_expired": "The sign-in answer arrived too late; start the sign-in again.",
+    "oidc_replayed": "This sign-in answer was already used; start the sign-in again.",
+    "oidc_unknown_user": "Your account is not set up in the gateway yet; ask an administrator "
+                         "to add it.",
+    "oidc_group_unmapped": "None of your company groups gives access to the gateway; ask an "
+                           "administrator for the right group.",
+    "oidc_provider_refused": "Your company's sign-in service refused the sign-in; try again "
+                             "or ask its administrators.",
+    "step_up_required": "Acting for a buyer needs a fresh sign-in; sign in again and the "
+                        "start continues.",
+    "step_up_stale": "The new sign-in was not fresh enough; sign in again with your password "
+                     "or second factor.",
+    "step_up_other_user": "A different person signed in than the one logged in here; sign in "
+                          "again as yourself.",
+    "mfa_required": "Acting for this buyer needs a second factor; sign in with your second "
+                    "factor and try again.",
 }
 
 

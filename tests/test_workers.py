@@ -144,7 +144,8 @@ async def test_workers_dying_on_start_make_the_master_exit_non_zero(tmp_path) ->
                               worker_death_window=60)
         started = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "gateway", "run", "--config", str(config),
-                               "--workers", "2"], capture_output=True, timeout=120)
+                               "--workers", "2", "--allow-demo-passwords"],
+                              capture_output=True, timeout=120)
     output = proc.stdout.decode() + proc.stderr.decode()
     print(f"\nmaster gave up after {time.monotonic() - started:.1f} s")
     assert proc.returncode == 1, output
