@@ -29,6 +29,7 @@ from gateway.pathcanon import Target, canonicalize
 from gateway.responses import error_response
 from gateway.routes import KNOWN_METHODS
 from gateway.state import GATEWAY, Gateway
+from gateway.tracecontext import CURRENT_TRACE, TRACEPARENT, TRACESTATE, TraceContext, start
 from gateway.websocket import proxy_websocket
 
 log = logging.getLogger("csr_gateway")
@@ -42,6 +43,8 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
     gw = request.app[GATEWAY]
     ctx = RequestContext(method=request.method, client_ip=_client_ip(request, gw))
     request[CTX] = ctx
+    ctx.trace = _trace(request, gw)
+    CURRENT_TRACE.set(ctx.trace.trace_id)
     status = 500
     try:
         response = await _guarded(request, handler, gw, ctx)
@@ -95,6 +98,13 @@ async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
     return response
 
 
+def _trace(request: web.Request, gw: Gateway) -> TraceContext:
+    trusted = bool(gw.settings.trusted_proxies) and request.remote is not None and \
+        hygiene.is_trusted(request.remote, gw.settings.trusted_proxies)
+    headers = request.headers
+    return start(headers.get(TRACEPARENT), headers.get(TRACESTATE), trusted)
+
+
 def _client_ip(request: web.Request, gw: Gateway) -> str:
     return hygiene.client_address(request.remote, request.headers,
                                   gw.settings.trusted_proxies)
@@ -135,6 +145,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
                                           ctx.request_id, gw.signer, gw.policy.rev)
     headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host,
                                          _trusted_xff(request, gw))
+    if ctx.trace is not None:
+        headers += ctx.trace.headers()
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = page_overlay(gw, ctx, actor)
