@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.domain import Actor
 from gateway.sessions import Session
+from gateway.tracecontext import TraceContext
 
 
 @dataclass(slots=True)
@@ -34,6 +35,7 @@ class RequestContext:
     bytes_sent: int | None = None
     audited: bool = False  # a gateway page that writes its own event line sets this
     extra: dict[str, Any] = field(default_factory=dict)
+    trace: TraceContext | None = None
 
     def allow(self, policy_rev: str) -> None:
         self.decision, self.reason, self.policy_rev = "allow", "ok", policy_rev
@@ -74,7 +76,8 @@ class RequestContext:
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             "client_ip": self.client_ip, "policy_rev": self.policy_rev,
             "outcome": self.outcome, "bytes_sent": self.bytes_sent,
-            "state_changing": self.state_changing, **self.extra,
+            "state_changing": self.state_changing,
+            "trace_id": self.trace.trace_id if self.trace else None, **self.extra,
         }
 
 

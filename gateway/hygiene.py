@@ -24,6 +24,9 @@ DENY = ("X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Uri", "X-Forwarded-Path"
         "X-Original-Method", "X-Forwarded-Method", "X-Forwarded-Server", "X-Envoy-Original-Path",
         "X-Authenticated-User", "X-Remote-Addr", "X-Client-IP", "X-Original-URI",
         "X-Forwarded-User", "X-Forwarded-Email", "X-Auth-Request-User", "Remote-User")
+# The gateway sets the trace context it forwards (gateway/tracecontext.py); the client's
+# copies never pass on as they came.
+TRACE_HEADERS = ("traceparent", "tracestate")
 METHOD_OVERRIDE_PARAMS = frozenset({"_method", "x-http-method-override", "_httpmethod"})
 
 
@@ -79,7 +82,7 @@ class HeaderPolicy:
     def default(cls, identity: Iterable[str], extra_deny: Iterable[str] = (),
                 trusted: tuple[Network, ...] = ()) -> HeaderPolicy:
         return cls(frozenset(fold(n) for n in (*identity, *FORWARDING)),
-                   frozenset(fold(n) for n in (*DENY, *extra_deny)), trusted)
+                   frozenset(fold(n) for n in (*DENY, *TRACE_HEADERS, *extra_deny)), trusted)
 
 
 def scrub_request_headers(headers: Iterable[tuple[str, str]], policy: HeaderPolicy,

@@ -31,6 +31,7 @@ from gateway.pathcanon import Target, canonicalize
 from gateway.responses import error_response
 from gateway.routes import KNOWN_METHODS
 from gateway.state import GATEWAY, Gateway
+from gateway.tracecontext import CURRENT_TRACE, TRACEPARENT, TRACESTATE, TraceContext, start
 from gateway.websocket import proxy_websocket
 
 log = logging.getLogger("csr_gateway")
@@ -53,6 +54,8 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
         request[UNSUPPORTED_VERSION] = True
     ctx = RequestContext(method=request.method, client_ip=_client_ip(request, gw))
     request[CTX] = ctx
+    ctx.trace = _trace(request, gw)
+    CURRENT_TRACE.set(ctx.trace.trace_id)
     if not gw.audit.healthy and gw.settings.audit.fail_closed:
         return await _sink_down(request, handler, gw, ctx)
     status = 500
@@ -134,6 +137,13 @@ async def _guarded(request: web.Request, handler: Handler, gw: Gateway,
     return response
 
 
+def _trace(request: web.Request, gw: Gateway) -> TraceContext:
+    trusted = bool(gw.settings.trusted_proxies) and request.remote is not None and \
+        hygiene.is_trusted(request.remote, gw.settings.trusted_proxies)
+    headers = request.headers
+    return start(headers.get(TRACEPARENT), headers.get(TRACESTATE), trusted)
+
+
 def _client_ip(request: web.Request, gw: Gateway) -> str:
     return hygiene.client_address(request.remote, request.headers,
                                   gw.settings.trusted_proxies)
@@ -177,6 +187,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     # The shop gets the one address the gateway decided on (and audited), never a chain
     # whose left part a client wrote.
     headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host, None)
+    if ctx.trace is not None:
+        headers += ctx.trace.headers()
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = page_overlay(gw, ctx, actor)

@@ -37,7 +37,8 @@ def test_schema_keys_are_stable() -> None:
     assert AUDIT_KEYS == (
         "ts", "event", "request_id", "user", "actor", "csr", "company", "method", "path",
         "page", "action", "decision", "reason", "status", "duration_ms", "client_ip",
-        "policy_rev", "impersonation_id", "impersonation_reason", "seq", "prev_hash", "hash")
+        "policy_rev", "impersonation_id", "impersonation_reason", "trace_id", "seq",
+        "prev_hash", "hash")
 
 
 def test_every_line_has_every_key(tmp_path: Path) -> None:

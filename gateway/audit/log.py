@@ -18,11 +18,12 @@ import structlog
 from gateway.audit.anchor import AnchorKeeper
 from gateway.audit.chain import GENESIS, last_hash_of, record_hash
 from gateway.audit.sink import SPACE_ERRORS, AuditFile, SinkDown
+from gateway.tracecontext import CURRENT_TRACE
 
 AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "method", "path",
               "page", "action", "decision", "reason", "status", "duration_ms", "client_ip",
-              "policy_rev", "impersonation_id", "impersonation_reason", "seq", "prev_hash",
-              "hash")
+              "policy_rev", "impersonation_id", "impersonation_reason", "trace_id", "seq",
+              "prev_hash", "hash")
 EVENTS = ("request", "login", "login_failed", "logout", "session_expired",
           "impersonation_start", "impersonation_stop", "impersonation_denied",
           "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
@@ -218,6 +219,7 @@ class AuditLog:
 
     def _fill(self, _l: Any, _m: str, event: dict[str, Any]) -> dict[str, Any]:
         record = {"ts": _now(), **TEMPLATE}
+        record["trace_id"] = CURRENT_TRACE.get()
         record.update(event)  # core keys keep their place; extra keys follow
         return record
 
