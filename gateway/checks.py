@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.config import ConfigError, load_settings
+from gateway.config import ConfigError, load_settings, sqlite_file
 from gateway.policy import PolicyEngine, PolicyLoadError
 from gateway.settings import Settings
 from gateway.yamlsrc import KeyPath, load
@@ -64,21 +64,6 @@ def raise_if_unusable(path: str, settings: Settings) -> None:
         if message:
             src.problem(where, message)
     src.raise_if_problems()
-
-
-def sqlite_file(url: str) -> Path | None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    db = parsed.database
-    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:" \
-            or db.startswith("file:"):
-        return None
-    return Path(db)
 
 
 def _existing_ancestor(path: Path) -> Path:

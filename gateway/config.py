@@ -103,20 +103,32 @@ def _under(base: Path, path: str | Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def sqlite_anchored(url: str, base: Path) -> str:
-    """A SQLite URL's relative file made absolute (memory databases stay as they are)."""
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, or None (another database, or one in memory)."""
+    # SQLAlchemy's URL parser: the directory store needs it anyway, loaded only here
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
     except ArgumentError:
-        return url
+        return None
     db = parsed.database
     if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:" \
-            or db.startswith("file:") or Path(db).is_absolute():
+            or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def sqlite_anchored(url: str, base: Path) -> str:
+    """A SQLite URL's relative file made absolute (memory databases stay as they are)."""
+    from sqlalchemy.engine import make_url  # as in sqlite_file
+
+    db = sqlite_file(url)
+    if db is None or db.is_absolute():
         return url
-    return parsed.set(database=str(_under(base, db))).render_as_string(hide_password=False)
+    return make_url(url).set(database=str(_under(base, db))).render_as_string(
+        hide_password=False)
 
 
 def _check_listen(src: Source, top: dict[str, Any]) -> None:

@@ -220,16 +220,7 @@ async def switch(request: web.Request) -> web.StreamResponse:
         return await start(request)
     me = impersonation.as_self(actor)
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
-    buyer = gw.directory.snapshot.user(buyer_name)
-    why = _refusal(gw, me, buyer, reason)
-    if why is None:
-        try:
-            _require_page(gw, ctx, me, "submit")
-        except Forbidden as err:
-            why = err.reason
-    if why is not None:
-        _denied(gw, ctx, me, buyer_name, buyer, why, reason)
-    assert buyer is not None
+    buyer = _check_start(gw, ctx, me, buyer_name, reason)
     restored = await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop",
                                        reason="ok")
     assert restored is not None
