@@ -345,22 +345,29 @@ async def test_postgres_stopped_keeps_serving_or_fails_closed(tmp_path, seeded_d
         window[0] = time.monotonic()
         await asyncio.sleep(2.5)
         window[1] = time.monotonic()
+        readyz_down[0] = not await ready()
         await asyncio.to_thread(private_cluster.start)
         return time.monotonic()
 
-    try:
-        recovery = await load.run(fault)
-        repaired = time.monotonic()
+    async def fault_seen_by_readyz() -> float:
+        repaired = await fault()
         while not await ready() and time.monotonic() < repaired + 20:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
+        ready_after[0] = time.monotonic() - repaired
+        return repaired
+
+    ready_after, readyz_down = [-1.0], [False]
+    try:
+        recovery = await load.run(fault_seen_by_readyz)
         assert await ready(), "readyz did not recover after PostgreSQL came back"
     finally:
         stop_process(proc)
     stopped = load.during(window[0], window[1])
     assert stopped, "no request was sent while PostgreSQL was down"
+    assert readyz_down[0], "readyz said ready with the directory database down"
     statuses = {s.status for s in stopped}
     assert statuses <= {200, 503}, statuses
     served = sum(1 for s in stopped if s.status == 200)
     compare("postgres stopped", tmp_path, shop, load, recovery,
-            f" served_while_down={served}/{len(stopped)}")
+            f" served_while_down={served}/{len(stopped)} readyz_recovery={ready_after[0]:.3f}s")
     assert os.path.exists(private_cluster.data)
