@@ -78,26 +78,27 @@ class PrivateRedis:
     """A redis-server of this test's own, without persistence: a restart loses sessions."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port, self.workdir, self.proc = free_port(), workdir, None
+        self.port, self.workdir = free_port(), workdir
+        self.proc: subprocess.Popen[bytes] | None = None
         self.binary = _binary("redis-server")
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # type: ignore[assignment]
+        self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir)], stdout=subprocess.DEVNULL)
         _wait_port(self.port)
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
-        self.proc.send_signal(sig)  # type: ignore[attr-defined]
+        self.proc.send_signal(sig)
         if sig == signal.SIGKILL:
-            self.proc.wait()  # type: ignore[attr-defined]
+            self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:  # type: ignore[attr-defined]
-            self.proc.send_signal(signal.SIGCONT)  # type: ignore[attr-defined]
-            self.proc.kill()  # type: ignore[attr-defined]
-            self.proc.wait()  # type: ignore[attr-defined]
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
 
 
 @pytest.fixture
