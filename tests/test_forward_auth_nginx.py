@@ -266,3 +266,20 @@ async def test_decided_path_refusal_reaches_no_shop(nginx_front, upstream) -> No
         assert resp.status == 403
     await session.close()
     assert len(upstream.seen) == before
+
+
+@pytest.mark.nginx
+async def test_post_through_nginx_has_its_intent_line(nginx_front, upstream) -> None:
+    """A POST nginx forwards after the gateway's 200 has its request_intent line, by the
+    request id the shop received."""
+    session = await _session(nginx_front.base, "csr-carol", "buyer-alice")
+    async with session.post(f"{nginx_front.base}/cart/add", data={"sku": "A-1"},
+                            allow_redirects=False) as resp:
+        assert resp.status == 200
+    await session.close()
+    seen = upstream.last
+    assert seen.method == "POST" and seen.header("X-Impersonator") == "csr-carol"
+    intents = [line for line in nginx_front.audit() if line.get("event") == "request_intent"
+               and line["request_id"] == seen.header("X-Request-Id")]
+    assert len(intents) == 1 and intents[0]["csr"] == "csr-carol" \
+        and intents[0]["user"] == "buyer-alice"

@@ -6,10 +6,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway import hygiene, workers
+from gateway import hygiene, pipeline, workers
 from gateway.auth import authenticate
 from gateway.context import CTX
-from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound
+from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, ServiceUnavailable
 from gateway.identity import identity_headers
 from gateway.impersonation import recheck
 from gateway.pathcanon import Target, canonicalize
@@ -116,6 +116,12 @@ async def authz(request: web.Request) -> web.StreamResponse:
     ctx = request[CTX]
     try:
         return await _authz(request)
+    except ServiceUnavailable as err:
+        # not 403: the proxy must not tell the client it was refused for who it is
+        ctx.deny(err.reason)
+        return web.json_response({"error": err.reason}, status=503,
+                                 headers={"X-Gateway-Reason": err.reason,
+                                          "Cache-Control": "no-store"})
     except GatewayError as err:
         if ctx.decision != "allow":
             ctx.deny(err.reason)
@@ -150,6 +156,9 @@ async def _authz(request: web.Request) -> web.StreamResponse:
             ctx.deny(decision.reason, decision.policy_rev)
             raise Forbidden(decision.reason)
     ctx.allow(gw.policy.rev)
+    ctx.state_changing = match.route.state_changing(method)
+    if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
+        await pipeline.write_ahead(gw, ctx)
     headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
                                     gw.signer, gw.policy.rev))
     # What the proxy sends the shop instead of the client's: the path decided on, and the
