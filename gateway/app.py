@@ -123,8 +123,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await gw.notifier.close()
-    if gw.tracer is not None:
-        gw.tracer.shutdown()
+    if gw.tracer is not None:  # flushing the last spans may wait on the collector
+        await asyncio.to_thread(gw.tracer.shutdown)
     await gw.upstream.close()
     await gw.client.close()
     if gw.directory.board is not None:

@@ -3,6 +3,7 @@ traceparent name, carrying the decision."""
 
 from __future__ import annotations
 
+import asyncio
 from ipaddress import ip_network
 
 import pytest
@@ -115,3 +116,38 @@ def test_missing_package_is_one_line(monkeypatch, tmp_path, capsys) -> None:
     out = err.out + err.err
     assert "tracing.otlp_endpoint: needs `pip install csr-gateway[otel]`" in out
     assert "Traceback" not in out
+
+
+async def test_otlp_export_reaches_a_collector(make_gateway, aiohttp_server) -> None:
+    """With `tracing.otlp_endpoint` the span is POSTed over OTLP/HTTP to the collector's
+    /v1/traces (flushed at shutdown), with the service name and the request's trace id."""
+    from aiohttp import web
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[ExportTraceServiceRequest] = []
+
+    async def traces(request: web.Request) -> web.Response:
+        received.append(ExportTraceServiceRequest.FromString(await request.read()))
+        return web.Response(content_type="application/x-protobuf")
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", traces)
+    server = await aiohttp_server(collector)
+    client = await make_gateway()
+    tracer = otel.from_settings(TracingSettings(
+        otlp_endpoint=str(server.make_url("")), service_name="gw-test"))
+    assert tracer is not None
+    gw_of(client).tracer = tracer
+    await login(client, "buyer-alice")
+    assert (await client.get("/cart")).status == 200
+    trace_id = _request_line(client)["trace_id"]
+    await asyncio.to_thread(tracer.shutdown)
+    spans = [(resource.resource, span) for request in received
+             for resource in request.resource_spans
+             for scope in resource.scope_spans for span in scope.spans]
+    assert trace_id in {span.trace_id.hex() for _r, span in spans}
+    names = {a.value.string_value for r, _s in spans for a in r.attributes
+             if a.key == "service.name"}
+    assert names == {"gw-test"}
