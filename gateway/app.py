@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp import web_response as aiohttp_web_response
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway import admin, impersonation, pipeline, redisconn
+from gateway import admin, impersonation, otel, pipeline, redisconn
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
@@ -114,6 +114,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if gw.settings.watch_policies:
         tasks.append(asyncio.create_task(policy_watcher(gw), name="policy-watch"))
     tasks.append(asyncio.create_task(_keep_audit(gw), name="audit-keeper"))
+    if gw.tracer is None:  # per worker: the exporter's thread must not cross a fork
+        gw.tracer = otel.from_settings(gw.settings.tracing)
     yield
     for task in tasks:
         task.cancel()
@@ -121,6 +123,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await gw.notifier.close()
+    if gw.tracer is not None:  # flushing the last spans may wait on the collector
+        await asyncio.to_thread(gw.tracer.shutdown)
     await gw.upstream.close()
     await gw.client.close()
     if gw.directory.board is not None:

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gateway import otel
 from gateway.config import ConfigError, load_settings, sqlite_file
 from gateway.policy import PolicyEngine, PolicyLoadError
 from gateway.settings import Settings
@@ -60,6 +61,7 @@ def raise_if_unusable(path: str, settings: Settings) -> None:
         problems.append((("directory", "seed"), _readable_file(settings.directory.seed)))
     if settings.assertion.algorithm != "HS256":
         problems.append((("assertion", "keys_dir"), _keys(settings)))
+    problems.append((("tracing", "otlp_endpoint"), otel.missing(settings.tracing)))
     for where, message in problems:
         if message:
             src.problem(where, message)

@@ -20,7 +20,8 @@ from gateway.settings import Settings
 
 MASK = "********"
 SECRET_KEYS = {("assertion", "hs256_secret")}
-URL_KEYS = {("directory", "url"), ("sessions", "redis_url"), ("upstream", "url")}
+URL_KEYS = {("directory", "url"), ("sessions", "redis_url"), ("upstream", "url"),
+            ("tracing", "otlp_endpoint")}
 WEBHOOK_KEYS = {("impersonation", "notify_webhook")}
 
 MEANINGS: dict[str, str] = {
@@ -50,6 +51,10 @@ MEANINGS: dict[str, str] = {
                                 "canonical instead of deciding on its canonical form; for proxies "
                                 "that cannot send the shop `X-Gateway-Path` (Traefik, Envoy "
                                 "without a Lua filter)",
+    "tracing.otlp_endpoint": "OTLP/HTTP endpoint for one OpenTelemetry span per request (needs "
+                             "`pip install csr-gateway[otel]`); unset: the standard "
+                             "`OTEL_EXPORTER_OTLP_ENDPOINT`, and without either no tracing",
+    "tracing.service_name": "`service.name` of the gateway's spans",
     "host": "listen address (`listen.host` in the file)",
     "port": "listen port, 1-65535 (`listen.port` in the file)",
     "workers": "processes sharing the port (`SO_REUSEPORT`); use Redis sessions with more than one",

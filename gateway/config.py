@@ -27,6 +27,7 @@ from gateway.settings import (
     RouteSpec,
     SessionSettings,
     Settings,
+    TracingSettings,
     UpstreamSettings,
 )
 from gateway.yamlsrc import ConfigError, KeyPath, Source, load, loads
@@ -35,7 +36,7 @@ SECTIONS: dict[str, type] = {
     "upstream": UpstreamSettings, "directory": DirectorySettings, "sessions": SessionSettings,
     "impersonation": ImpersonationSettings, "assertion": AssertionSettings,
     "limits": LimitsSettings, "audit": AuditSettings, "headers": HeaderNames,
-    "ops": OpsSettings,
+    "ops": OpsSettings, "tracing": TracingSettings,
 }
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("sessions", "store"): ("memory", "redis"),

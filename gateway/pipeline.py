@@ -69,6 +69,8 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
         raise
     finally:
         gw.audit.emit("request", **ctx.audit_fields(status))
+        if gw.tracer is not None:
+            gw.tracer.record(ctx, status)
         if gw.notifier is not None:
             gw.notifier.record(ctx, status)
         gw.metrics.observe(ctx.decision, ctx.reason, time.perf_counter() - ctx.started)

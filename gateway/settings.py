@@ -126,6 +126,14 @@ class OpsSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """OpenTelemetry spans, exported over OTLP/HTTP (the `otel` extra)."""
+
+    otlp_endpoint: str | None = None  # unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no tracing
+    service_name: str = "csr-gateway"
+
+
+@dataclass(frozen=True)
 class OidcSettings:
     """Staff sign-in through an OpenID provider (login.oidc)."""
 
@@ -176,3 +184,4 @@ class Settings:
     worker_death_window: float = 60.0
     ops: OpsSettings = field(default_factory=OpsSettings)
     login: LoginSettings = field(default_factory=LoginSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)

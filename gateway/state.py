@@ -23,6 +23,7 @@ from gateway.throttle import LoginThrottle
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.oidc.client import OidcLogin
+    from gateway.otel import Tracer
     from gateway.upstream import UpstreamPool
 
 
@@ -48,6 +49,7 @@ class Gateway:
     draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
     oidc: OidcLogin | None = None  # login.oidc configured
+    tracer: Tracer | None = None  # tracing on (gateway/otel.py)
 
 
 GATEWAY = web.AppKey("csrgw_gateway", Gateway)
