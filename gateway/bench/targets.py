@@ -22,10 +22,12 @@ MAX_BODY = 2 * 1024 ** 3  # room for the 1 GB streaming budget line; costs nothi
 
 
 def default_config() -> Path:
+    from gateway.defaults import DEMO_CONFIG
+
     for base in (Path.cwd(), SOURCE_ROOT):
         if (base / "config" / "gateway.yaml").exists():
             return base / "config" / "gateway.yaml"
-    raise SystemExit("csr-gateway bench: config/gateway.yaml not found; pass --config FILE")
+    return DEMO_CONFIG  # installed from a wheel: the bundled demo configuration
 
 
 @dataclass
