@@ -178,7 +178,7 @@ class AssertionSigner:
         return jwt.encode(claims, signer.private, algorithm=self.settings.algorithm,
                           headers={"kid": signer.kid})
 
-    _encode = encode  # the bench's name for it (gateway/bench/stages.py)
+
 
 
 def session_handle(sid: str) -> str:

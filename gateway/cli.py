@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway import __version__
@@ -69,11 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     policy_cli.register(sub)
     from gateway.audit import cli as audit_cli
     audit_cli.register(sub)
-    from gateway.bench import cli as bench_cli
-    bench_cli.register(sub)
+    bench = sub.add_parser(
+        "bench", add_help=False, help="measure the gateway against baselines (from a checkout)",
+        description="Runs the benchmark in bench/ of the source checkout (python -m bench).")
+    bench.set_defaults(func=cmd_bench, rest=[])  # main() hands the words over unparsed
     from gateway.directory import cli as directory_cli
     directory_cli.register(sub)
     return parser
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Hands over to the benchmark, which is not part of the installed package."""
+    try:
+        from bench import cli as bench_cli
+    except ImportError:
+        # Started from the root of a checkout: the bench folder sits beside gateway/.
+        if not (Path.cwd() / "bench" / "runner.py").is_file():
+            print("csr-gateway bench: the benchmark is not installed with the package; run it "
+                  "from a source checkout: cd csr-gateway && python -m bench --help",
+                  file=sys.stderr)
+            return 2
+        sys.path.insert(0, str(Path.cwd()))
+        from bench import cli as bench_cli
+    return bench_cli.main(args.rest, prog="csr-gateway bench")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -160,7 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the directory logs its upgrades
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["bench"]:  # every option after it belongs to the benchmark's own parser
+        return cmd_bench(argparse.Namespace(rest=words[1:]))
+    args = build_parser().parse_args(words)
     return int(args.func(args) or 0)
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench import httpclient
-from gateway.bench.load import parse_wrk
-from gateway.bench.report import BudgetLine, Report, Row, markdown, render
-from gateway.bench.scenarios import SCENARIOS
+from bench import httpclient
+from bench.load import parse_wrk
+from bench.report import BudgetLine, Report, Row, markdown, render
+from bench.scenarios import SCENARIOS
 from tests.conftest import service_up
 
 WRK_OUTPUT = """\
@@ -117,7 +117,7 @@ def test_budget_verdicts(measured: float, at_least: bool, verdict: str) -> None:
 
 def test_table_ratios() -> None:
     """Ratios are requests/s over the minimal proxy and nginx rows of the same scenario."""
-    from gateway.bench.load import Sample
+    from bench.load import Sample
 
     report = Report(rows=[Row("buyer", 1, t, 200, [Sample(rps, 1.0, 2.0, 10, 0, 0)])
                           for t, rps in (("gateway", 900.0), ("minproxy", 1000.0),

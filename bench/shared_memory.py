@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.bench import targets
-from gateway.bench.memory import make_sessions, touch_all
-from gateway.bench.procs import pss_kb, status_kb
+from bench import targets
+from bench.memory import make_sessions, touch_all
+from bench.procs import pss_kb, status_kb
 
 
 def per_worker(config: targets.GatewayConfig, workers: int, sessions: int) -> dict[str, Any]:

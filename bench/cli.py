@@ -1,15 +1,15 @@
-"""Registers `csr-gateway bench`."""
+"""The benchmark's arguments: `python -m bench` (and `csr-gateway bench` from a checkout)."""
 
 from __future__ import annotations
 
 import argparse
 
-from gateway.bench.scenarios import SCENARIOS
+from bench.scenarios import SCENARIOS
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    bench = sub.add_parser(
-        "bench", help="measure the gateway against baselines",
+def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
+    bench = argparse.ArgumentParser(
+        prog=prog,
         description="Runs a fast upstream, the minimal aiohttp proxy, the gateway and nginx "
                     "proxy_pass side by side under the same load, then checks the budget.")
     bench.add_argument("--duration", type=float, default=2.0, help="seconds per run")
@@ -46,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        help="exit 1 when a budget line is missed")
     bench.add_argument("--json", metavar="FILE", help="write every number as JSON")
     bench.add_argument("--plot", metavar="PNG", help="bar chart (needs matplotlib)")
-    bench.set_defaults(func=_run)
+    return bench
 
 
-def _run(args: argparse.Namespace) -> int:
-    from gateway.bench.runner import main
+def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
+    from bench.runner import main as run
 
-    return main(args)
+    return run(build_parser(prog).parse_args(argv))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.bench.framing import Framing
+from bench.framing import Framing
 
 HOST = "127.0.0.1"
 

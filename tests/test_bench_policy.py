@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.policy import SCENARIOS, policy_benchmark, render
 from gateway.config import load_settings
-from gateway.policy.bench import SCENARIOS, policy_benchmark, render
 from tests.conftest import ROOT
 
 

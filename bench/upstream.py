@@ -2,7 +2,7 @@
 
 Paths: `/products/download-<N>` answers N bytes (`1m`, `1g`: MiB, GiB); `/saved-jobs` reads
 and discards any body; anything else is a small HTML page. Keep-alive, Content-Length and
-chunked request bodies; run it as `python -m gateway.bench.upstream PORT`.
+chunked request bodies; run it as `python -m bench.upstream PORT`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from gateway.bench.framing import Framing
+from bench.framing import Framing
 
 PAGE = (b"<!doctype html><html><head><title>Shop</title></head><body><h1>Storefront</h1>"
         + b"<p>" + b"Product text. " * 30 + b"</p></body></html>\n")

@@ -2,7 +2,7 @@
 
 Same transport choices as the gateway (uvloop when installed, streaming both ways,
 DummyCookieJar, no decompression, no redirects) and no policy, session or audit.
-Run it as `python -m gateway.bench.minproxy --port P --upstream URL [--workers N]`.
+Run it as `python -m bench.minproxy --port P --upstream URL [--workers N]`.
 """
 
 from __future__ import annotations

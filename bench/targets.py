@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from gateway.bench import nginx
-from gateway.bench.procs import HOST, Server, free_port
+from bench import nginx
+from bench.procs import HOST, Server, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -122,13 +122,13 @@ def upstream(folder: Path, use_nginx: bool = False, stream_mb: int = 1024) -> Se
     if use_nginx and nginx.available():
         sizes = {**DOWNLOADS, f"{stream_mb}m": stream_mb * 1024 ** 2}
         return nginx.upstream_server(folder / "nginx-upstream", port, sizes)
-    return Server("python upstream", [sys.executable, "-m", "gateway.bench.upstream",
+    return Server("python upstream", [sys.executable, "-m", "bench.upstream",
                                       str(port)], port, folder / "upstream.log")
 
 
 def minproxy(folder: Path, upstream_url: str, workers: int) -> Server:
     port = free_port()
-    return Server("minproxy", [sys.executable, "-m", "gateway.bench.minproxy", "--port",
+    return Server("minproxy", [sys.executable, "-m", "bench.minproxy", "--port",
                                str(port), "--upstream", upstream_url, "--workers",
                                str(workers)], port, folder / f"minproxy-{workers}w.log",
                   workers=workers)

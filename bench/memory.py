@@ -3,7 +3,7 @@
 Logins would spend argon2 time, so sessions are saved straight into `gw.sessions`; then
 every session makes one request through the real pipeline (that fills the per-identity
 assertion cache too, as real traffic would). Prints JSON; run it as
-`python -m gateway.bench.memory --config FILE --sessions 10000 [--steps 1000,5000]`.
+`python -m bench.memory --config FILE --sessions 10000 [--steps 1000,5000]`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.bench import httpclient
-from gateway.bench.procs import status_kb
+from bench import httpclient
+from bench.procs import status_kb
 
 IDENTITIES = (("buyer-alice", None), ("buyer-bob", None), ("buyer-ivan", None),
               ("csr-carol", "buyer-alice"), ("csr-carol", "buyer-bob"),

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.bench import httpclient
-from gateway.bench.procs import CpuMeter, Server, status_kb
-from gateway.bench.report import NOISY, BudgetLine, Report
+from bench import httpclient
+from bench.procs import CpuMeter, Server, status_kb
+from bench.report import NOISY, BudgetLine, Report
 
 THROUGHPUT_RATIO = 0.85  # gateway req/s over the minimal proxy's, same worker count
 ADDED_P99_MS = 1.0  # p99 added by the gateway at half of its saturation rate
@@ -118,7 +118,7 @@ def stream_line(result: dict[str, Any]) -> BudgetLine:
 
 def memory(config: Path, sessions: int, requests: bool = True,
            steps: str = "") -> dict[str, Any]:
-    argv = [sys.executable, "-m", "gateway.bench.memory", "--config", str(config),
+    argv = [sys.executable, "-m", "bench.memory", "--config", str(config),
             "--sessions", str(sessions)]
     if not requests:
         argv.append("--no-requests")

@@ -5,7 +5,7 @@ TCP; `time.process_time()` counts only this process's CPU, so other jobs on the 
 (which make requests/s swing +-25% here) barely move the result. The proxy's own cost is
 the total minus the same requests sent straight to the upstream. Many short rounds, and
 the 20th percentile of them: other jobs only ever add time.
-`python -m gateway.bench.inproc [--scenario buyer] [--requests 1000] [--rounds 15]`
+`python -m bench.inproc [--scenario buyer] [--requests 1000] [--rounds 15]`
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.bench import httpclient
-from gateway.bench.scenarios import SCENARIOS, Scenario
-from gateway.bench.upstream import ShopProtocol
+from bench import httpclient
+from bench.scenarios import SCENARIOS, Scenario
+from bench.upstream import ShopProtocol
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ async def start_site(app: web.Application, **kwargs: Any) -> tuple[web.AppRunner
 
 
 async def login_cookie(port: int, scenario: Scenario, cookie_name: str) -> str:
-    from gateway.bench.scenarios import _login
+    from bench.scenarios import _login
 
     sid = await _login(f"http://127.0.0.1:{port}", scenario.login, scenario.acting_as,
                        cookie_name)
@@ -78,8 +78,8 @@ async def login_cookie(port: int, scenario: Scenario, cookie_name: str) -> str:
 async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
                   connections: int, rounds: int,
                   prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
-    from gateway.bench.minproxy import make_app
-    from gateway.bench.targets import GatewayConfig
+    from bench.minproxy import make_app
+    from bench.targets import GatewayConfig
     from gateway.config import load_settings
     from gateway.server import start_gateway
 
@@ -119,7 +119,7 @@ def low(values: list[float]) -> float:
 
 
 def table(costs: list[Cost]) -> str:
-    from gateway.bench.report import markdown
+    from bench.report import markdown
 
     direct = next(c.us_per_request for c in costs if c.name == "direct")
     by_name = {c.name: c.us_per_request - direct for c in costs}
@@ -141,7 +141,7 @@ def run(config: Path, scenario: str, requests: int, connections: int, rounds: in
 
     install_uvloop()
     with tempfile.TemporaryDirectory(prefix="csrgw-inproc-") as tmp:
-        from gateway.bench.targets import GatewayConfig
+        from bench.targets import GatewayConfig
 
         GatewayConfig(config, Path(tmp), "http://127.0.0.1:9").seed()
         return asyncio.run(measure(config, Path(tmp), SCENARIOS[scenario], requests,
@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    from gateway.bench.targets import default_config
+    from bench.targets import default_config
 
     config = Path(args.config) if args.config else default_config()
     print(table(run(config, args.scenario, args.requests, args.connections, args.rounds)))

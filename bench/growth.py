@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.bench import budget, targets
-from gateway.bench.procs import Server, _jiffies, free_port
-from gateway.bench.report import markdown
-from gateway.bench.scenarios import SCENARIOS, login
+from bench import budget, targets
+from bench.procs import Server, _jiffies, free_port
+from bench.report import markdown
+from bench.scenarios import SCENARIOS, login
 
 POLICY_SIZES = (0, 100, 1_000, 10_000)
 SESSION_STEPS = "1000,10000,50000"

@@ -1,7 +1,7 @@
 """The gateway in one process under a profiler, until SIGTERM/SIGINT; then the report.
 
 py-spy loses frames under uvloop (C callbacks), so this profiles in-process instead:
-`python -m gateway.bench.profile --config FILE --out FILE [--profiler cprofile|pyinstrument]`.
+`python -m bench.profile --config FILE --out FILE [--profiler cprofile|pyinstrument]`.
 `csr-gateway bench --profile OUT` runs it under the load of the first scenario.
 """
 

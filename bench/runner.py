@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.bench import budget, growth, httpclient, load, nginx, shared_memory, targets
-from gateway.bench.procs import CpuMeter, Server, free_port, reset_peak, wait_quiet
-from gateway.bench.report import Report, Row, plot, render
-from gateway.bench.scenarios import SCENARIOS, Scenario, login, probe
+from bench import budget, growth, httpclient, load, nginx, shared_memory, targets
+from bench.procs import CpuMeter, Server, free_port, reset_peak, wait_quiet
+from bench.report import Report, Row, plot, render
+from bench.scenarios import SCENARIOS, Scenario, login, probe
 
 QUICK: dict[str, Any] = {"duration": 0.3, "rounds": 1, "stream_mb": 64, "workers": "1,2"}
 WORKERS = "1,2,4"

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.bench.load import Sample
+from bench.load import Sample
 
 TARGETS = ("gateway", "minproxy", "nginx")
 NOISY = 0.15  # cores used by other jobs during a run above which its row is marked

@@ -2,7 +2,7 @@
 
 Calls the stages the way `pipeline.proxy` does, on one realistic request, so a change to a
 stage shows up here without the noise of sockets. Run it as
-`python -m gateway.bench.stages --config FILE` (a temp state dir is used).
+`python -m bench.stages --config FILE` (a temp state dir is used).
 """
 
 from __future__ import annotations
@@ -115,14 +115,14 @@ async def measure(settings: Any, n: int, acting: bool = False) -> dict[str, floa
     signer = gw.signer
     claims = {"iss": "x", "aud": "y", "sub": "buyer-alice", "company": "acme",
               "groups": ["Buyer"], "sid": "s", "policy_rev": "r", "iat": 1, "exp": 2}
-    costs["JWT sign (uncached)"] = per_call_us(lambda: signer._encode(claims), max(50, n // 20))
+    costs["JWT sign (uncached)"] = per_call_us(lambda: signer.encode(claims), max(50, n // 20))
     gw.audit.close()
     await gw.directory.close()
     return costs
 
 
 def settings_for(config: Path, state: Path) -> Any:
-    from gateway.bench.targets import GatewayConfig
+    from bench.targets import GatewayConfig
     from gateway.config import load_settings
 
     gc = GatewayConfig(config, state, "http://127.0.0.1:9")
@@ -133,7 +133,7 @@ def settings_for(config: Path, state: Path) -> Any:
 
 
 def table(costs: dict[str, float]) -> str:
-    from gateway.bench.report import markdown
+    from bench.report import markdown
 
     per_request = sum(v for k, v in costs.items() if "uncached" not in k)
     lines: list[tuple[str, ...]] = [("stage", "us per call")]
@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--acting", action="store_true", help="a CSR acting as a buyer")
     args = parser.parse_args()
-    from gateway.bench.targets import default_config
+    from bench.targets import default_config
 
     with tempfile.TemporaryDirectory(prefix="csrgw-stages-") as tmp:
         settings = settings_for(Path(args.config) if args.config else default_config(),

@@ -7,8 +7,8 @@ import pwd
 import shutil
 from pathlib import Path
 
-from gateway.bench.procs import HOST, Server
-from gateway.bench.upstream import PAGE
+from bench.procs import HOST, Server
+from bench.upstream import PAGE
 
 COMMON = """\
 pid {prefix}/nginx.pid;
