@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from gateway.audit import AUDIT_KEYS, AuditConfig, AuditLog
-from gateway.audit.cli import register
 from gateway.audit.query import Filter, parse_time, select, transaction_rows
 from gateway.audit.verify import Break, verify_files
+from gateway.cli.audit import register
 from tests.conftest import audit_lines, gw_of, impersonate, login
 
 

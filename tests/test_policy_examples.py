@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.config import load_settings
-from gateway.domain import Actor
-from gateway.policy.explain import explain
-from gateway.policy.tools import Bench
+from gateway.cli.main import main
+from gateway.config.load import load_settings
+from gateway.core.domain import Actor
+from gateway.policylab.explain import explain
+from gateway.policylab.harness import Harness
 from tests.conftest import ROOT
 
 R10_RULES = '''
@@ -34,8 +34,8 @@ def _copy(tmp_path: Path) -> Path:
     return target
 
 
-def _bench(policies: Path | None = None) -> Bench:
-    return Bench(load_settings(ROOT / "config" / "gateway.yaml"), policies)
+def _bench(policies: Path | None = None) -> Harness:
+    return Harness(load_settings(ROOT / "config" / "gateway.yaml"), policies)
 
 
 def test_r4_csr_who_is_administrator_gets_only_an_acting_csrs_rights() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from gateway.core.domain import CSR_GROUP, User
 from gateway.directory.models import (
     AssignmentRow,
     CompanyRow,
@@ -23,7 +24,6 @@ from gateway.directory.validate import (
     check_company,
     check_user,
 )
-from gateway.domain import CSR_GROUP, User
 
 Change = tuple[dict[str, Any] | None, dict[str, Any] | None]
 

@@ -16,8 +16,9 @@ from typing import Any
 from oso import Oso, Variable
 from polar.exceptions import OsoError
 
-from gateway.domain import Actor, DirectorySnapshot, Page, User
+from gateway.core.domain import Actor, DirectorySnapshot, Page, User
 from gateway.policy.cache import decision_key, remember
+from gateway.policy.decision import Decision
 from gateway.policy.rulegraph import read_graph
 from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
 
@@ -51,13 +52,6 @@ FATAL_WARNINGS = ("Unknown specializer",)
 # oso's advice for policies written around `allow`; ours asks named questions instead.
 IGNORED_WARNINGS = ("Your policy does not contain an allow rule",)
 _LOCATION = re.compile(r"at line (\d+), column (\d+)(?: of file (\S+?))?[:\s]")
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str
-    policy_rev: str
 
 
 class PolicyLoadError(Exception):

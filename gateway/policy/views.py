@@ -9,7 +9,7 @@ Polar prints them in errors and traces.
 
 from __future__ import annotations
 
-from gateway.domain import Actor, Company, DirectorySnapshot, Page, User
+from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
 
 
 class PolarCompany:
