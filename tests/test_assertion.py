@@ -1,4 +1,4 @@
-"""The signed assertion (R14): claims, algorithms, the published JWKS, key rotation."""
+"""The signed assertion: claims, algorithms, the published JWKS, key rotation."""
 
 from __future__ import annotations
 

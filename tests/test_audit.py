@@ -159,7 +159,7 @@ def test_query_filters_and_formats(tmp_path: Path, capsys) -> None:
 
 
 async def test_transaction_log_rows(gateway) -> None:
-    """R8: newest first, with 'Impersonation Starts: <csr> Starts Impersonating <buyer>'."""
+    """newest first, with 'Impersonation Starts: <csr> Starts Impersonating <buyer>'."""
     await login(gateway, "csr-carol")
     await impersonate(gateway, "buyer-alice")
     await gateway.get("/cart")

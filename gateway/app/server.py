@@ -26,8 +26,8 @@ from gateway.runtime.reload import reload_policy
 
 log = logging.getLogger("csr_gateway")
 SHUTDOWN_SECONDS = 15.0
-# Start-up leaves ~130,000 long-lived objects (SQLAlchemy, oso, aiohttp, jinja2, the
-# directory); every full collection walked them all and stopped the loop for up to 100 ms.
+# Start-up leaves a six-figure number of long-lived objects (SQLAlchemy, oso, aiohttp,
+# jinja2, the directory); every full collection walked them all and stopped the loop.
 # Frozen, they are never scanned again; the young generation then only sees request
 # objects, most of them freed by reference counting long before 10,000 accumulate.
 YOUNG_GC_THRESHOLD = 10_000
@@ -92,7 +92,6 @@ async def serve(settings: Settings, *, reuse_port: bool = False, quiet: bool = F
         print(f"csr-gateway listening on http://{settings.host}:{settings.port} "
               f"-> {settings.upstream.url}", flush=True)
     await stop.wait()
-    runner.app[GATEWAY].draining = True
     await runner.cleanup()  # finishes in-flight requests, then flushes and closes the audit
 
 

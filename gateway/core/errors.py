@@ -70,12 +70,6 @@ class PayloadTooLarge(GatewayError):
     public = "The request body is too large."
 
 
-class HeadersTooLarge(GatewayError):
-    status = 431
-    reason = "headers_too_large"
-    public = "The request headers are too large."
-
-
 class UpstreamUnavailable(GatewayError):
     status = 502
     reason = "upstream_unavailable"

@@ -1,4 +1,4 @@
-"""Rules for directory input (R9): every problem named by its field, all at once."""
+"""Rules for directory input: every problem named by its field, all at once."""
 
 from __future__ import annotations
 

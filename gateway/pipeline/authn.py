@@ -83,7 +83,7 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
 
 
 def check_fence(user: User, client_ip: str) -> None:
-    """R12: a user with an IP fence is served only from inside it, on every request."""
+    """a user with an IP fence is served only from inside it, on every request."""
     if not user.ip_fence:
         return
     try:

@@ -26,8 +26,8 @@ log = logging.getLogger("csr_gateway")
 
 # Polar reads both per query. A decision takes well under a millisecond, so a runaway rule
 # is stopped (and denies) after half a second instead of Polar's 30 s. Not lower: the limit
-# is wall-clock time, and on an overloaded host a 0.4 ms decision was seen to take 120 ms
-# (descheduled), which must not turn into a spurious denial.
+# is wall-clock time, and on an overloaded host a sub-millisecond decision was seen to take
+# a hundred times longer (descheduled), which must not turn into a spurious denial.
 os.environ.setdefault("POLAR_TIMEOUT_MS", "500")
 # Polar's query log prints every object's repr to stdout on every request: never while
 # serving. `csr-gateway policy explain --trace` shows it for one question, at a terminal.

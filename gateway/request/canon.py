@@ -122,8 +122,3 @@ def _check_query(query: str) -> None:
     if _BAD_ESCAPE.search(query):
         raise refuse("invalid percent-escape in query")
 
-
-def route_key(path: str, *, case_sensitive: bool, strict_slash: bool) -> str:
-    if not strict_slash and len(path) > 1 and path.endswith("/"):
-        path = path[:-1]
-    return path if case_sensitive else path.lower()

@@ -46,7 +46,6 @@ class Gateway:
     inflight: int = 0
     inflight_by: dict[str, int] = field(default_factory=dict)  # per session or address
     rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # overlay.rendered_once
-    draining: bool = False
     notes: dict[str, str] = field(default_factory=dict)
     oidc: OidcLogin | None = None  # login.oidc configured
     tracer: Tracer | None = None  # tracing on (gateway/runtime/tracing.py)

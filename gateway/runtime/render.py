@@ -48,8 +48,8 @@ T = TypeVar("T")
 def rendered_once(gw: Gateway, key: tuple[Any, ...], render: Callable[[], T]) -> T:
     """Pages that repeat (every page of an impersonation carries the same banner until a
     minute passes; an error page differs only by who asks and why) are rendered once
-    (~25 us through jinja2) and then served from here. `key` names the template and holds
-    every value it shows."""
+    (jinja2 costs more than the lookup; docs/performance.md) and then served from here.
+    `key` names the template and holds every value it shows."""
     found: T | None = gw.rendered.get(key)
     if found is None:
         if len(gw.rendered) >= RENDERED_LIMIT:

@@ -1,11 +1,11 @@
 """The connection pool to the shop: HTTP/1.1 keep-alive on aiohttp's own protocol pieces.
 
-aiohttp's ClientSession costs ~70 us per proxied request, most of it machinery a proxy
+aiohttp's ClientSession spends most of a proxied request's client cost on machinery a proxy
 to one origin switches off anyway (request and response objects, traces, cookies,
 redirects, URL handling). The gateway keeps aiohttp's parts that matter, the response
 protocol (C parser, flow control, the `sock_read` timer) and the request writer
-(chunking, drain), and owns only the pool: ~20 us. WebSockets and webhooks still use the
-ClientSession.
+(chunking, drain), and owns only the pool (docs/performance.md has the figures).
+WebSockets and webhooks still use the ClientSession.
 
 Errors are aiohttp's: `aiohttp.ClientError` (refused, reset, a malformed answer) and
 `TimeoutError` (connect or read); `forward.py` maps them to 502 and 504.

@@ -1,6 +1,6 @@
 """Redis sessions a worker has read, kept while Redis tells it about every change.
 
-A Redis GET through redis-py costs a worker ~90 us of CPU, as much as the rest of a request.
+A Redis GET through redis-py costs a worker about as much CPU as the rest of a request.
 Sessions change rarely (login, logout, impersonation start and stop, the kill switch, and
 last_seen every 15 s), so each worker keeps the ones it read, and every change is written
 together with a PUBLISH of the session id (one MULTI: never one without the other) that

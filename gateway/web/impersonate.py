@@ -20,7 +20,7 @@ REASON_MAX = 200
 
 
 def require_page(gw: Gateway, ctx: RequestContext, actor: Actor, action: str) -> None:
-    """The Select User page is granted per group like any page (R3)."""
+    """The Select User page is granted per group like any page."""
     page = gw.settings.pages.get("select_user")
     if page is None:
         raise Forbidden("policy_denied")
