@@ -24,6 +24,7 @@ from gateway.pipeline.authn import authenticate
 from gateway.pipeline.forward import forward
 from gateway.pipeline.identity import identity_headers
 from gateway.pipeline.websocket import proxy_websocket
+from gateway.policy.decide import decide
 from gateway.request import hygiene
 from gateway.request.canon import Target, canonicalize
 from gateway.request.routes import KNOWN_METHODS
@@ -187,16 +188,11 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     actor = await authenticate(request, gw, ctx, required=not page.public)
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
-    if page.public:
-        ctx.allow(gw.policy.rev)
-        ctx.reason = "public_page"
-    else:
-        assert actor is not None
-        decision = gw.policy.page(actor, match.action, page, gw.directory.snapshot)
-        if not decision.allowed:
-            ctx.deny(decision.reason, decision.policy_rev)
-            raise Forbidden(decision.reason)
-        ctx.allow(decision.policy_rev)
+    decision = decide(gw.policy, gw.directory.snapshot, actor, page, match.action)
+    if not decision.allowed:
+        ctx.deny(decision.reason, decision.policy_rev)
+        raise Forbidden(decision.reason)
+    ctx.allow(decision.policy_rev, decision.reason)
     if ctx.state_changing:
         await write_ahead(gw, ctx)
     await _continue_if_expected(request)

@@ -15,6 +15,8 @@ from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
 from gateway.core.errors import GatewayError
 from gateway.core.settings import Settings
 from gateway.policy.constants import policy_constants
+from gateway.policy.decide import decide
+from gateway.policy.decision import Decision
 from gateway.policy.engine import PolicyEngine
 from gateway.request.canon import canonicalize
 from gateway.request.routes import SAFE_METHODS, RouteTable, compile_route
@@ -71,33 +73,32 @@ class Harness:
         return Question("page", match.page, match.action)
 
     def decide(self, username: str, acting_as: str | None, method: str, path: str) -> Verdict:
-        """As the pipeline decides: route, impersonation re-check, then the policy."""
+        """As the gateway decides: the route, then the verdict the proxy itself asks for."""
         actor = Actor(self.user(username), self.user(acting_as) if acting_as else None,
                       directory_version=self.directory.version)
         try:
             asked = self.question(method, path)
         except GatewayError as err:
             return Verdict("deny", err.reason, None, None)
-        if actor.acting_as is not None:
-            alone = dataclasses.replace(actor, acting_as=None)
-            imp = self.engine.impersonation(alone, actor.acting_as, self.directory)
-            if not imp.allowed:
-                return Verdict("deny", imp.reason, asked.name, asked.action)
-        decision = self.ask(actor, asked)
-        if decision is None:
-            return Verdict("allow", "public_page", asked.name, asked.action)
+        if asked.kind == "page" and asked.name != "select_user":
+            page = self.settings.pages[asked.name]
+            decision = decide(self.engine, self.directory, actor, page, asked.action)
+        else:
+            decision = self.gateway_owned(actor, asked)
         return Verdict("allow" if decision.allowed else "deny", decision.reason, asked.name,
                        asked.action)
 
-    def ask(self, actor: Actor, asked: Question) -> Any:
+    def gateway_owned(self, actor: Actor, asked: Question) -> Decision:
+        """The gateway's own pages, as their handlers ask: an impersonation still allowed,
+        then the admin area's rule, or Select User's page rule asked of the real person."""
+        if actor.acting_as is not None:
+            still = self.engine.impersonation(actor.alone(), actor.acting_as, self.directory)
+            if not still.allowed:
+                return still
         if asked.kind == "admin":
             return self.engine.admin(actor, asked.action, asked.name, self.directory)
         page = self.settings.pages[asked.name]
-        if page.public:
-            return None
-        if asked.name == "select_user":  # asked as the real person, as the page does
-            actor = dataclasses.replace(actor, acting_as=None)
-        return self.engine.page(actor, asked.action, page, self.directory)
+        return self.engine.page(actor.alone(), asked.action, page, self.directory)
 
 
 def gateway_question(method: str, path: str) -> Question:

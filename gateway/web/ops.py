@@ -10,6 +10,7 @@ from gateway.core.errors import BadRequest, Forbidden, GatewayError, NotFound, S
 from gateway.pipeline import chain as pipeline
 from gateway.pipeline.authn import authenticate
 from gateway.pipeline.identity import identity_headers
+from gateway.policy.decide import decide
 from gateway.request import hygiene
 from gateway.request.canon import Target, canonicalize
 from gateway.runtime.context import CTX
@@ -151,13 +152,11 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     actor = await authenticate(request, gw, ctx, required=not page.public)
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
-    if not page.public:
-        assert actor is not None
-        decision = gw.policy.page(actor, match.action, page, gw.directory.snapshot)
-        if not decision.allowed:
-            ctx.deny(decision.reason, decision.policy_rev)
-            raise Forbidden(decision.reason)
-    ctx.allow(gw.policy.rev)
+    decision = decide(gw.policy, gw.directory.snapshot, actor, page, match.action)
+    if not decision.allowed:
+        ctx.deny(decision.reason, decision.policy_rev)
+        raise Forbidden(decision.reason)
+    ctx.allow(decision.policy_rev, decision.reason)
     ctx.state_changing = match.route.state_changing(method)
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
         await pipeline.write_ahead(gw, ctx)
