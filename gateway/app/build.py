@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import jinja2
@@ -14,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
+from gateway.audit.records import STRICT_ENV
 from gateway.core.assets import STATIC, TEMPLATES
 from gateway.core.settings import Settings
 from gateway.directory import Directory
@@ -62,7 +64,8 @@ def make_sessions(settings: Settings) -> SessionStore:
 def audit_log(settings: Settings) -> AuditLog:
     url = anchor_url(settings.audit.anchor, settings.directory.url)
     keeper = AnchorKeeper(make_anchor(url)) if url else None
-    return AuditLog(audit_config(settings), keeper)
+    strict = os.environ.get(STRICT_ENV) == "1"  # the test suite: undeclared keys raise
+    return AuditLog(audit_config(settings), keeper, strict=strict)
 
 
 def audit_config(settings: Settings) -> AuditConfig:

@@ -1,5 +1,6 @@
 """The audit trail: one hash-chained JSON line per request and per event."""
 
-from gateway.audit.log import AUDIT_KEYS, EVENTS, AuditConfig, AuditLog, redact_path
+from gateway.audit.log import AuditConfig, AuditLog, redact_path
+from gateway.audit.records import AUDIT_KEYS, EVENTS, RECORDS
 
-__all__ = ["AUDIT_KEYS", "EVENTS", "AuditConfig", "AuditLog", "redact_path"]
+__all__ = ["AUDIT_KEYS", "EVENTS", "RECORDS", "AuditConfig", "AuditLog", "redact_path"]

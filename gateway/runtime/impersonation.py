@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from gateway.audit.records import ImpersonationEvent, Proof
 from gateway.core.domain import Actor, Impersonation, User
 from gateway.core.errors import GatewayError
 from gateway.runtime.context import RequestContext
@@ -74,7 +75,7 @@ async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
                              detail=f"{imp.buyer}: {why}")
 
 
-async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
+async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: ImpersonationEvent,
               reason: str) -> Session | None:
     """Stop acting for the buyer; the end is audited once, however many paths race to it.
 
@@ -95,7 +96,7 @@ async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
 
 
 async def conclude(gw: Gateway, ctx: RequestContext | None, imp: Impersonation, *,
-                   event: str, reason: str, detail: str | None = None) -> bool:
+                   event: ImpersonationEvent, reason: str, detail: str | None = None) -> bool:
     """The end of an impersonation, written once (False: someone already did) and reported
     to the customer. For every path that ends one: stop, re-check, logout, idle expiry,
     the sweeper, the kill switch."""
@@ -124,15 +125,15 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
     return acting
 
 
-def proof_fields(session: Session) -> dict[str, object]:
+def proof_fields(session: Session) -> Proof:
     """How the CSR authenticated, for audit lines and the assertion."""
     return {"auth_method": session.auth_method, "amr": list(session.amr) or None,
             "auth_time": int(session.auth_time) if session.auth_time else None}
 
 
-def emit(gw: Gateway, ctx: RequestContext | None, event: str, imp: Impersonation, *,
+def emit(gw: Gateway, ctx: RequestContext | None, event: ImpersonationEvent, imp: Impersonation, *,
          reason: str, company: str | None, detail: str | None = None,
-         proof: dict[str, object] | None = None) -> None:
+         proof: Proof | None = None) -> None:
     """One impersonation event line (ctx None: the sweeper, outside any request)."""
     gw.audit.emit(event, **(proof or {}), request_id=ctx.request_id if ctx else None,
                   user=imp.buyer, actor=imp.csr, csr=imp.csr, company=company,

@@ -21,6 +21,7 @@ from gateway.core.domain import Impersonation
 from gateway.services.ledger import Ledger, MemoryLedger, Tally
 
 if TYPE_CHECKING:
+    from gateway.audit.log import AuditLog
     from gateway.services.assertion import AssertionSigner
 
 log = logging.getLogger("csr_gateway")
@@ -36,7 +37,7 @@ class Notifier:
     that is cut short is audited as failed.
     """
 
-    def __init__(self, url: str | None, audit: Any, ledger: Ledger | None = None,
+    def __init__(self, url: str | None, audit: AuditLog, ledger: Ledger | None = None,
                  signer: AssertionSigner | None = None) -> None:
         self.url, self.audit, self.signer = url, audit, signer
         self.ledger: Ledger = ledger or MemoryLedger()

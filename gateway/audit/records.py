@@ -1,0 +1,387 @@
+"""One typed record per audit event: the key names, their types and meanings in one place.
+
+Every line carries every key of AUDIT_KEYS, in that order (null when not applicable); the
+keys an event gives beyond them follow in the order the caller gave them. A record says
+which keys an event may give. Three things check it:
+
+- mypy: `AuditLog.emit` is typed by `Emit` below, one overload per event, so an unknown
+  event, a misspelled key, a key of another event or a wrong value type is a type error;
+- strict mode (`CSRGW_AUDIT_STRICT=1`, set by the test suite, off in production): the
+  gateway's log refuses a line whose event has no record or whose key its record lacks;
+- docs/audit.md's key and event tables are generated from here
+  (`python -m gateway.audit.doc --write docs/audit.md`) and a test fails when they are stale.
+
+Adding an event (docs/audit.md, "Adding an event"): a TypedDict below, built from the
+bases, whose docstring says when the line is written; its entry in RECORDS, in Event and
+an overload in Emit; a meaning in MEANINGS for each new key. tests/test_audit_records.py
+names whatever is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, TypedDict, Unpack, overload
+
+STRICT_ENV = "CSRGW_AUDIT_STRICT"  # "1": refuse undeclared events and keys (tests)
+
+# The contract: every line carries these keys in this order. Never reorder or rename.
+AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "method", "path",
+              "page", "action", "decision", "reason", "status", "duration_ms", "client_ip",
+              "policy_rev", "impersonation_id", "impersonation_reason", "trace_id", "seq",
+              "prev_hash", "hash")
+
+Decision = Literal["allow", "deny"]
+
+
+class Written(TypedDict):
+    """Keys the log itself writes on every line; a caller never gives them."""
+
+    ts: str
+    event: str
+    seq: int
+    prev_hash: str
+    hash: str
+
+
+WRITTEN = tuple(Written.__annotations__)
+
+# -- shared bases: groups of keys that several events give -------------------------------
+
+
+class Outcome(TypedDict, total=False):
+    """Why, as a reason code, and what happened, in words: any event may say these."""
+
+    reason: str | None
+    detail: str | None
+
+
+class Verdict(Outcome, total=False):
+    """An outcome that allowed or refused something."""
+
+    decision: Decision | None
+
+
+class Person(TypedDict, total=False):
+    """Whose account it was and who acted."""
+
+    user: str | None
+    actor: str | None
+    company: str | None
+
+
+class Identity(Person, total=False):
+    """A person, and the CSR and impersonation when a CSR acts for a buyer."""
+
+    csr: str | None
+    impersonation_id: str | None
+    impersonation_reason: str | None
+
+
+class Exchange(TypedDict, total=False):
+    """The HTTP request the event happened in."""
+
+    request_id: str | None
+    method: str | None
+    path: str | None
+    client_ip: str | None
+
+
+class Answered(TypedDict, total=False):
+    """The status sent back."""
+
+    status: int | None
+
+
+class Policed(TypedDict, total=False):
+    """The policy that decided."""
+
+    policy_rev: str | None
+
+
+class Proof(TypedDict, total=False):
+    """How the acting person authenticated."""
+
+    auth_method: str | None
+    amr: list[str] | None
+    auth_time: int | None
+
+
+class Forwarded(Identity, Exchange, Proof, Verdict, Policed, total=False):
+    """A request for the shop: what the policy was asked and what it said."""
+
+    page: str | None
+    action: str | None
+    state_changing: bool | None
+    trace_id: str | None
+    websocket: bool
+
+
+# -- one record per event ----------------------------------------------------------------
+
+
+class Request(Forwarded, Answered, total=False):
+    """every request, refused ones included (one line each)"""
+
+    duration_ms: float | None
+    outcome: str
+    bytes_sent: int | None
+
+
+class RequestIntent(Forwarded, total=False):
+    """before a state-changing request is forwarded, on disk first; its `request` line
+    follows with `status` and `duration_ms`"""
+
+
+class Login(Person, Exchange, Answered, Proof, Verdict, total=False):
+    """a successful login (password, provider, or the password of a step-up)"""
+
+    break_glass: bool | None
+
+
+class LoginFailed(Person, Exchange, Answered, Verdict, total=False):
+    """a refused login: wrong password, throttled, IP fence, the provider's refusal"""
+
+    auth_method: str | None
+
+
+class Logout(Identity, Exchange, Answered, Verdict, total=False):
+    """a logout, or a session ended by the provider's back-channel logout"""
+
+    auth_method: str | None
+
+
+class SessionExpired(Person, Exchange, Outcome, total=False):
+    """a request arrives on an idle or expired session"""
+
+
+class Impersonation(Identity, Exchange, Proof, Verdict, Policed, total=False):
+    """a CSR starts acting for a buyer (`impersonation_start`), stops (`impersonation_stop`:
+    Logout Buyer, or logout while acting), or the impersonation ends otherwise
+    (`impersonation_end`: expiry, revocation, the CSR's session expired or account
+    deactivated, the sweeper, the kill switch)"""
+
+
+class ImpersonationDenied(Identity, Exchange, Answered, Verdict, Policed, total=False):
+    """a refused start of an impersonation"""
+
+
+class PolicyReload(Outcome, Policed, total=False):
+    """a new policy is serving"""
+
+    trigger: str
+
+
+class PolicyReloadFailed(PolicyReload, total=False):
+    """a policy failed to load; the old one keeps serving"""
+
+    file: str | None
+    line: int | None
+
+
+class AdminChange(Person, Exchange, Verdict, Policed, total=False):
+    """any change through the admin API or pages, a user's own password or link, or the
+    provider's groups applied to a user"""
+
+    target: str
+    action: str | None
+    before: Any
+    after: Any
+
+
+class AuditStart(Outcome, total=False):
+    """a process opens the file, or a new segment starts (SIGHUP reopen, recovery)"""
+
+    prev_file_hash: str | None
+    prev_file_seq: int | None
+    chain: str
+    torn_tail: int | None
+    lost_lines: int | None
+
+
+class AuditResumed(Outcome, total=False):
+    """the sink writes again after a failure"""
+
+    refused: int
+    dropped_lines: int | None
+    down_s: float
+
+
+class Notification(Identity, Verdict, total=False):
+    """the customer webhook after an impersonation was delivered (`reason: ok`) or gave up
+    (`notify_failed`)"""
+
+    attempts: int
+    actions: int
+
+
+Event = Literal["request", "login", "login_failed", "logout", "session_expired",
+                "impersonation_start", "impersonation_stop", "impersonation_denied",
+                "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
+                "audit_start", "notification", "request_intent", "audit_resumed"]
+ImpersonationEvent = Literal["impersonation_start", "impersonation_stop", "impersonation_end"]
+
+RECORDS: dict[str, type[Any]] = {
+    "request": Request,
+    "login": Login,
+    "login_failed": LoginFailed,
+    "logout": Logout,
+    "session_expired": SessionExpired,
+    "impersonation_start": Impersonation,
+    "impersonation_stop": Impersonation,
+    "impersonation_denied": ImpersonationDenied,
+    "impersonation_end": Impersonation,
+    "policy_reload": PolicyReload,
+    "policy_reload_failed": PolicyReloadFailed,
+    "admin_change": AdminChange,
+    "audit_start": AuditStart,
+    "notification": Notification,
+    "request_intent": RequestIntent,
+    "audit_resumed": AuditResumed,
+}
+EVENTS = tuple(RECORDS)
+
+Line = dict[str, Any]  # the record as written, every key filled
+
+
+class Emit(Protocol):
+    """`AuditLog.emit`: the event's name, then the keys its record declares."""
+
+    @overload
+    def __call__(self, event: Literal["request"], /, **fields: Unpack[Request]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["login"], /, **fields: Unpack[Login]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["login_failed"], /,
+                 **fields: Unpack[LoginFailed]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["logout"], /, **fields: Unpack[Logout]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["session_expired"], /,
+                 **fields: Unpack[SessionExpired]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["impersonation_start"], /,
+                 **fields: Unpack[Impersonation]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["impersonation_stop"], /,
+                 **fields: Unpack[Impersonation]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["impersonation_denied"], /,
+                 **fields: Unpack[ImpersonationDenied]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["impersonation_end"], /,
+                 **fields: Unpack[Impersonation]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["policy_reload"], /,
+                 **fields: Unpack[PolicyReload]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["policy_reload_failed"], /,
+                 **fields: Unpack[PolicyReloadFailed]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["admin_change"], /,
+                 **fields: Unpack[AdminChange]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["audit_start"], /,
+                 **fields: Unpack[AuditStart]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["notification"], /,
+                 **fields: Unpack[Notification]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["request_intent"], /,
+                 **fields: Unpack[RequestIntent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["audit_resumed"], /,
+                 **fields: Unpack[AuditResumed]) -> Line: ...
+
+
+# Every key's meaning, one line each: the core keys in line order, then the others.
+MEANINGS: dict[str, str] = {
+    "ts": "when the line was written, RFC 3339 UTC with milliseconds "
+          "(`2026-11-22T16:01:02.345Z`)",
+    "event": "what happened (see Events)",
+    "request_id": "the id sent upstream as `X-Request-Id`; ties event lines to their request",
+    "user": "whose account the action affected: the buyer while a CSR acts for them",
+    "actor": "the real person who acted: the CSR while impersonating",
+    "csr": "**the CSR column**: the CSR's login on every line of an action a CSR took for a "
+           "buyer, else null",
+    "company": "the affected user's company",
+    "method": "the request's method",
+    "path": "the canonical path the policy decided on, query included with secrets redacted",
+    "page": "the route's page the policy was asked about",
+    "action": "the route's action the policy was asked about; on `admin_change`, the change "
+              "made",
+    "decision": "`allow` or `deny` (null for events where no decision applies)",
+    "reason": "stable snake_case code: why (see Reasons)",
+    "status": "HTTP status sent to the client",
+    "duration_ms": "time spent in the gateway, including the upstream",
+    "client_ip": "the client address (from `X-Forwarded-For` only behind a trusted proxy)",
+    "policy_rev": "content hash of the policy files that decided",
+    "impersonation_id": "id of the running impersonation (same on its start, requests and stop)",
+    "impersonation_reason": "the reason/ticket the CSR gave when starting",
+    "trace_id": "the W3C trace (32 hex digits) the request belongs to: continued from a "
+                "trusted proxy's `traceparent`, else started by the gateway, and sent to the "
+                "shop in its `traceparent`; the same on every line written while handling that "
+                "request, null on lines outside a request (`audit_start`, a SIGHUP reload). "
+                "Added after the first contract, before `seq`",
+    "seq": "position in this file's chain, from 0 at `audit_start`",
+    "prev_hash": "`hash` of the previous line (`000…0` at the start of a new chain)",
+    "hash": "SHA-256 (hex) over this line's canonical JSON without `hash` (keys sorted)",
+    "outcome": "`completed`; `aborted` when the client or shop went away mid-stream; `refused` "
+               "when the HTTP parser refused the request",
+    "bytes_sent": "body bytes sent to the client",
+    "state_changing": "true for actions that change state: placing an order, submitting a form",
+    "websocket": "true on a request upgraded to a WebSocket",
+    "detail": "human words, never secrets",
+    "auth_method": "how the acting person authenticated: `password` or `oidc`",
+    "amr": "the provider's authentication methods (`amr` claim, e.g. `[\"pwd\", \"otp\"]`)",
+    "auth_time": "when the acting person last authenticated, Unix seconds",
+    "break_glass": "true for a password login allowed only because the user keeps a break-glass "
+                   "password while sign-in with the provider is required",
+    "trigger": "what started the reload: `sighup`, `file_change`, `admin_api`, `push`",
+    "file": "the policy file that failed to load",
+    "line": "the line in that file",
+    "target": "what the change touched: `users`, `groups`, `companies`, `assignments`, "
+              "`sessions`, `policy`",
+    "before": "the value before the change (null when created)",
+    "after": "the value after the change (null when removed)",
+    "prev_file_hash": "the previous segment's last hash (its head), null on a new chain",
+    "prev_file_seq": "the previous segment's last seq",
+    "chain": "which chain this file belongs to: host and configured path",
+    "torn_tail": "bytes of a cut-off last line found when the file was opened",
+    "lost_lines": "lines that never reached a descriptor that failed for good",
+    "refused": "requests refused while the sink was down",
+    "dropped_lines": "lines dropped while the sink was down, past the memory cap",
+    "down_s": "seconds the sink was down",
+    "attempts": "deliveries of the webhook tried",
+    "actions": "requests the CSR made during the impersonation",
+}
+
+
+def declared(record: type[Any]) -> tuple[str, ...]:
+    """The keys a record declares: core keys in line order, then the others in MEANINGS order
+    (a key MEANINGS lacks goes last)."""
+    keys = record.__required_keys__ | record.__optional_keys__
+    order = {key: i for i, key in enumerate(MEANINGS)}
+    return tuple(sorted(keys, key=lambda k: order.get(k, len(order))))
+
+
+DECLARED: dict[str, frozenset[str]] = {
+    event: frozenset(declared(record)) for event, record in RECORDS.items()}
+
+
+class UndeclaredAuditKey(TypeError):
+    """A line whose event has no record, or with a key its record does not declare."""
+
+
+def check(event: str, fields: Mapping[str, object]) -> None:
+    """Strict mode: raise UndeclaredAuditKey naming the event and the keys it lacks."""
+    allowed = DECLARED.get(event)
+    if allowed is None:
+        raise UndeclaredAuditKey(
+            f"audit event {event!r} has no record: declare it in gateway/audit/records.py "
+            "(a TypedDict, RECORDS, Event, Emit)")
+    unknown = sorted(fields.keys() - allowed)
+    if unknown:
+        keys = ", ".join(repr(k) for k in unknown)
+        raise UndeclaredAuditKey(
+            f"audit event {event!r}: key {keys} not declared in its record "
+            f"{RECORDS[event].__name__} (gateway/audit/records.py)")
