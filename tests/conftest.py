@@ -25,6 +25,9 @@ from gateway.runtime.gateway import GATEWAY, Gateway
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "demo-pass-1"
 IN_CI = os.environ.get("CI") == "true"
+# gateways built here (and the processes the tests start) refuse an audit line whose event
+# or key gateway/audit/records.py does not declare
+os.environ.setdefault("CSRGW_AUDIT_STRICT", "1")
 
 
 @dataclass

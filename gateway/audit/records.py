@@ -155,10 +155,20 @@ class SessionExpired(Person, Exchange, Outcome, total=False):
 
 
 class Impersonation(Identity, Exchange, Proof, Verdict, Policed, total=False):
-    """a CSR starts acting for a buyer (`impersonation_start`), stops (`impersonation_stop`:
-    Logout Buyer, or logout while acting), or the impersonation ends otherwise
-    (`impersonation_end`: expiry, revocation, the CSR's session expired or account
-    deactivated, the sweeper, the kill switch)"""
+    """The keys of an impersonation's start, stop and end."""
+
+
+class ImpersonationStart(Impersonation, total=False):
+    """a CSR starts acting for a buyer"""
+
+
+class ImpersonationStop(Impersonation, total=False):
+    """the CSR stops acting: Logout Buyer, or logout while acting (`detail: logout`)"""
+
+
+class ImpersonationEnd(Impersonation, total=False):
+    """an impersonation ends otherwise: expiry, revocation, the CSR's session expired or
+    account deactivated, the sweeper, the kill switch"""
 
 
 class ImpersonationDenied(Identity, Exchange, Answered, Verdict, Policed, total=False):
@@ -226,10 +236,10 @@ RECORDS: dict[str, type[Any]] = {
     "login_failed": LoginFailed,
     "logout": Logout,
     "session_expired": SessionExpired,
-    "impersonation_start": Impersonation,
-    "impersonation_stop": Impersonation,
+    "impersonation_start": ImpersonationStart,
+    "impersonation_stop": ImpersonationStop,
     "impersonation_denied": ImpersonationDenied,
-    "impersonation_end": Impersonation,
+    "impersonation_end": ImpersonationEnd,
     "policy_reload": PolicyReload,
     "policy_reload_failed": PolicyReloadFailed,
     "admin_change": AdminChange,
@@ -260,16 +270,16 @@ class Emit(Protocol):
                  **fields: Unpack[SessionExpired]) -> Line: ...
     @overload
     def __call__(self, event: Literal["impersonation_start"], /,
-                 **fields: Unpack[Impersonation]) -> Line: ...
+                 **fields: Unpack[ImpersonationStart]) -> Line: ...
     @overload
     def __call__(self, event: Literal["impersonation_stop"], /,
-                 **fields: Unpack[Impersonation]) -> Line: ...
+                 **fields: Unpack[ImpersonationStop]) -> Line: ...
     @overload
     def __call__(self, event: Literal["impersonation_denied"], /,
                  **fields: Unpack[ImpersonationDenied]) -> Line: ...
     @overload
     def __call__(self, event: Literal["impersonation_end"], /,
-                 **fields: Unpack[Impersonation]) -> Line: ...
+                 **fields: Unpack[ImpersonationEnd]) -> Line: ...
     @overload
     def __call__(self, event: Literal["policy_reload"], /,
                  **fields: Unpack[PolicyReload]) -> Line: ...
