@@ -76,6 +76,11 @@ MEANINGS: dict[str, str] = {
                      "`postgresql+asyncpg://...`",
     "directory.seed": "YAML loaded into an empty directory",
     "directory.refresh_seconds": "how often a replica checks for directory changes",
+    "directory.password_time_cost": "argon2 passes for new password hashes (argon2-cffi's "
+                                     "default; `check` warns below 2)",
+    "directory.password_memory_kib": "argon2 memory per hash in KiB (default 64 MiB; `check` "
+                                      "warns below 19456, OWASP's floor)",
+    "directory.password_parallelism": "argon2 lanes per hash",
     "sessions.store": "`memory` or `redis` (replicas)",
     "sessions.redis_url": "Redis for sessions",
     "sessions.redis_prefix": "prefix of every Redis key the gateway writes",

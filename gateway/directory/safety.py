@@ -8,6 +8,7 @@ import yaml
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from gateway.defaults import HERE
 from gateway.directory.models import UserRow
 from gateway.directory.passwords import HASHER
 from gateway.directory.store import Directory
@@ -32,8 +33,6 @@ def seeded_names(*seeds: Path | None) -> set[str]:
 
 async def demo_password_users(directory: Directory, seed: Path | None = None) -> list[str]:
     """Users whose stored hash matches the demo password."""
-    from gateway.defaults import HERE
-
     async with directory.sessions() as db:
         rows = (await db.execute(select(UserRow.username, UserRow.password_hash)
                                  .where(UserRow.password_hash.is_not(None)))).all()

@@ -7,6 +7,7 @@ from aiohttp import web
 
 def add_routes(app: web.Application) -> None:
     """Registers the admin API and the admin pages."""
+    # the admin pages load with the app, not with this package's import
     from gateway.web.admin import api, pages
 
     api.add_routes(app)

@@ -20,6 +20,8 @@ from gateway.core.domain import ADMIN_GROUP, CSR_GROUP, USER_KINDS, User
 from gateway.core.errors import BadRequest, NotFound
 from gateway.directory.invitations import Invitations
 from gateway.directory.service import DirectoryService, ValidationFailed
+from gateway.policylab.harness import Harness
+from gateway.policylab.matrix import access_matrix, cell
 from gateway.runtime.context import CTX
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.responses import render, see_other
@@ -216,9 +218,6 @@ async def groups(request: web.Request) -> web.StreamResponse:
             error = "; ".join(exc.fields.values())
         except KeyError:
             error = "no such group"
-    from gateway.policylab.harness import Harness
-    from gateway.policylab.matrix import access_matrix, cell
-
     bench = Harness(gw.settings, directory=gw.directory.snapshot, engine=gw.policy,
                   routes=gw.routes)
     matrix = access_matrix(bench)
