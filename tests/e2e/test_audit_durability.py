@@ -6,8 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,16 +16,6 @@ from tests.support.disk import fill, records, wait_for, worker_pids
 from tests.support.processes import http_login, launch_gateway, stop_process
 
 JSON = {"Accept": "application/json"}
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KB tmpfs of this test's own: the audit's disk, easy to fill and free."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, str | None]:

@@ -178,9 +178,9 @@ async def test_an_end_is_written_once(gateway) -> None:
     await acting(gateway)
     gw, session = gw_of(gateway), await only_session(gateway)
     assert session.impersonation is not None
-    first = await impersonation.conclude(gw, None, session.impersonation,
+    first = await impersonation.record_end(gw, None, session.impersonation,
                                          event="impersonation_end", reason="kill_switch")
-    again = await impersonation.conclude(gw, None, session.impersonation,
+    again = await impersonation.record_end(gw, None, session.impersonation,
                                          event="impersonation_end", reason="session_expired")
     assert (first, again) == (True, False)
     assert [e["reason"] for e in events(gateway, "impersonation_end")] == ["kill_switch"]

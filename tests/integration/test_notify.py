@@ -279,7 +279,7 @@ async def test_replicas_share_counts_and_close_once(make_gateway, upstream, hook
     assert session.impersonation is not None
     await stop(second)
     await hook.wait(1)
-    assert await impersonation.conclude(gw_a, None, session.impersonation,
+    assert await impersonation.record_end(gw_a, None, session.impersonation,
                                         event="impersonation_end", reason="kill_switch") \
         is False
     await asyncio.sleep(0.2)
