@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from gateway.defaults import HERE
 from gateway.directory.models import UserRow
 from gateway.directory.passwords import HASHER
+from gateway.directory.seed import read_seed
 from gateway.directory.store import Directory
 
 DEMO_PASSWORD = "demo-pass-1"
@@ -24,9 +24,7 @@ CHECK_ALL_UP_TO = 200
 def seeded_names(*seeds: Path | None) -> set[str]:
     names: set[str] = set()
     for seed in seeds:
-        if seed is None or not seed.exists():
-            continue
-        data = yaml.safe_load(seed.read_text(encoding="utf-8")) or {}
+        data = read_seed(seed)
         names |= {str(u.get("username")) for u in data.get("users", []) if isinstance(u, dict)}
     return names
 

@@ -24,8 +24,17 @@ USER_FIELDS = ("email", "first_name", "last_name", "mobile", "kind", "account_nu
                "active", "idle_minutes", "features", "tags", "allow_assistance", "created_by")
 
 
+def read_seed(path: Path | None) -> dict[str, Any]:
+    """The seed file as data (companies, groups, users): the one reader of its YAML, for the
+    directory, the policy tools and the checks alike. No file: an empty seed."""
+    if path is None or not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
 async def load_seed(directory: Directory, path: Path) -> None:
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_seed(path)
     async with directory.sessions.begin() as db:
         for company in data.get("companies", []):
             db.add(CompanyRow(id=company["id"], name=company["name"],

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gateway.core.areas import AREA_OF_SEGMENT, GATEWAY_PREFIX
 from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
 from gateway.core.errors import GatewayError, NotFound
 from gateway.core.settings import Settings
+from gateway.directory.seed import read_seed
 from gateway.directory.store import Directory
 from gateway.policy.constants import policy_constants
 from gateway.policy.decide import decide
@@ -116,8 +115,7 @@ def gateway_question(method: str, path: str) -> Question:
 
 def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     """The directory as the seed file describes it (no database needed)."""
-    seed = settings.directory.seed
-    data: dict[str, Any] = yaml.safe_load(seed.read_text()) if seed and seed.exists() else {}
+    data = read_seed(settings.directory.seed)
     fields = {f.name for f in dataclasses.fields(User)}
     users = {}
     for spec in data.get("users", []):

@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gateway.core.domain import ADMIN_GROUP, BUILTIN_GROUPS, CSR_GROUP, Actor
 from gateway.core.settings import Settings
+from gateway.directory.seed import read_seed
 from gateway.policy.engine import QUESTIONS, REFUSAL_RULE, PolicyEngine, ask
 from gateway.policy.rulegraph import FACT, read_graph
 from gateway.policy.views import PolarUser, polar_actor
@@ -117,7 +116,4 @@ def _refusal(engine: PolicyEngine, csr: Any, buyer: Any, directory: Any) -> bool
 
 
 def _seed(settings: Settings) -> dict[str, Any]:
-    seed = settings.directory.seed
-    if seed is None or not seed.exists():
-        return {}
-    return yaml.safe_load(seed.read_text(encoding="utf-8")) or {}
+    return read_seed(settings.directory.seed)
