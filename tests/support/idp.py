@@ -17,7 +17,7 @@ from tests.support.gateway import IN_CI
 from tests.support.processes import stop_process
 from tests.support.services import free_port
 
-HERE = Path(__file__).parent / "oidc"
+HERE = Path(__file__).resolve().parent.parent / "oidc"  # the provider: tests/oidc/
 CLIENT_ID, CLIENT_SECRET = "csr-gateway", "test-client-secret-0123456789"
 USERS: dict[str, dict[str, Any]] = {
     "csr-carol": {"password": "idp-pass-1", "email": "carol@example.com",
