@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp import web_response as aiohttp_web_response
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway import admin, impersonation, otel, pipeline, redisconn
+from gateway import admin, i18n, impersonation, otel, pipeline, redisconn
 from gateway.assertion import AssertionSigner
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
@@ -28,7 +28,7 @@ from gateway.oidc import pages as oidc_pages
 from gateway.oidc import stepup
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
-from gateway.pages import account, me, ops, select_user
+from gateway.pages import account, language, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
 from gateway.responses import SERVER, own_headers
@@ -44,9 +44,7 @@ HERE = Path(__file__).parent
 
 def make_templates() -> jinja2.Environment:
     # the templates ship with the package: no stat() of the file on every render
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              auto_reload=False)
+    return i18n.environment(HERE / "templates", auto_reload=False)
 
 
 def make_sessions(settings: Settings) -> SessionStore:
@@ -217,6 +215,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
     r.add_post(f"{g}/reauth", stepup.password_again)
     r.add_route("*", f"{g}/account", me.account)
+    language.add_routes(app)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)
     r.add_get(f"{g}/select-user", select_user.select_user)

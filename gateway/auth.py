@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from gateway import impersonation
+from gateway import i18n, impersonation
 from gateway.context import RequestContext
 from gateway.domain import Actor, User
 from gateway.errors import Forbidden, Unauthenticated
@@ -72,6 +72,7 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
         user = gw.directory.snapshot.user(session.username) or user
         snapshot = gw.directory.snapshot
     ctx.session = session
+    i18n.prefer(user.language)
     imp = session.impersonation
     if imp is not None:  # every line of the impersonation says how the CSR authenticated
         ctx.extra.update(impersonation.proof_fields(session))

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from gateway import hygiene
+from gateway import hygiene, i18n
 from gateway.audit.sink import SinkDown
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
@@ -56,6 +56,7 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
     request[CTX] = ctx
     ctx.trace = _trace(request, gw)
     CURRENT_TRACE.set(ctx.trace.trace_id)
+    i18n.from_request(request.headers.get("Accept-Language"))
     if not gw.audit.healthy and gw.settings.audit.fail_closed:
         return await _sink_down(request, handler, gw, ctx)
     status = 500

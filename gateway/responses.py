@@ -9,6 +9,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from markupsafe import Markup, escape
 
+from gateway import i18n
 from gateway.context import CTX
 from gateway.errors import GatewayError, MethodNotAllowed, Unauthenticated
 from gateway.impersonation import ImpersonationEnded
@@ -79,10 +80,9 @@ def page_title(gw: Gateway, name: str | None) -> str | None:
     if name is None:
         return None
     if name.startswith("admin:"):
-        from gateway.policy.matrix import AREA_TITLES
+        from gateway.policy.matrix import admin_title
 
-        area = name[len("admin:"):]
-        return f"Administration: {AREA_TITLES.get(area, area)}"
+        return admin_title(name[len("admin:"):])
     page = gw.settings.pages.get(name)
     return page.title if page is not None else None
 
@@ -123,7 +123,8 @@ def _error_html(request: web.Request, err: GatewayError) -> str:
         session.csrf_token if session else "",
         render_banner(gw, ctx) if acting else b"")  # the same cached bytes until it changes
     said = refusal(request, err)
-    key = ("error.html", type(err).__name__, err.status, err.reason, said, person)
+    key = ("error.html", type(err).__name__, err.status, err.reason, said, person,
+           i18n.language())
     html = rendered_once(gw, key, lambda: _html(request, "error.html", {
         "error": err, "sentence": said, "request_id": REQUEST_ID_MARK, "back": BACK_MARK}))
     back = escape(back_link(request))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from gateway.directory.store import HEAD_REVISION
 from tests.conftest import (
     ROOT,
     free_port,
@@ -162,7 +163,7 @@ async def test_replicas_opening_a_new_database_together_migrate_once(tmp_path) -
     try:
         seed = ROOT / "config" / "directory.yaml"
         opened = await asyncio.gather(*(Directory.open(url, seed) for _ in range(3)))
-        assert {d.schema for d in opened} == {"0001"}
+        assert {d.schema for d in opened} == {HEAD_REVISION}
         assert len({len(d.snapshot.users) for d in opened}) == 1
         for directory in opened:
             await directory.close()

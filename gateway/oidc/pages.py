@@ -13,6 +13,7 @@ from gateway import impersonation
 from gateway.auth import check_fence, load_session
 from gateway.context import CTX, RequestContext
 from gateway.errors import GatewayError, NotFound, Unauthenticated
+from gateway.i18n import gettext
 from gateway.impersonation import clear_upstream_cookies, set_session_cookie
 from gateway.oidc import accounts
 from gateway.oidc.client import OidcLogin, pkce_pair
@@ -161,7 +162,7 @@ def _refused(request: web.Request, gw: Gateway, ctx: RequestContext, refused: To
     if wants_json(request):
         raise Unauthenticated(refused.reason, "Sign-in with the provider failed.")
     response = render(request, "login.html", status=401, next="/", username="",
-                      failed="Sign-in with the provider failed. Please try again.",
+                      failed=gettext("Sign-in with the provider failed. Please try again."),
                       **login_page_values(gw))
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response

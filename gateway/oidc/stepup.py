@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
 from gateway.errors import Forbidden, TooManyRequests
+from gateway.i18n import gettext
 from gateway.pages.forms import check_csrf, read_fields
 from gateway.responses import render
 from gateway.sessions import Session
@@ -96,7 +97,7 @@ async def password_again(request: web.Request) -> web.StreamResponse:
                       method=ctx.method, path=ctx.path, status=401, auth_method="password",
                       detail="step-up before impersonation")
         return render(request, "reauth.html", status=401, buyer=buyer, reason=reason,
-                      return_to=return_to, failed="Wrong password.")
+                      return_to=return_to, failed=gettext("Wrong password."))
     gw.throttle.succeeded(name)
     session = dataclasses.replace(ctx.session, auth_method="password", auth_time=time.time())
     return await _continue(request, gw, ctx, session, buyer, reason, return_to)

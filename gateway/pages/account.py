@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.auth import authenticate, check_fence, load_session
 from gateway.context import CTX, RequestContext
 from gateway.errors import Forbidden, GatewayError, TooManyRequests, Unauthenticated
+from gateway.i18n import gettext
 from gateway.impersonation import clear_upstream_cookies, conclude, set_session_cookie
 from gateway.oidc.pages import base_url, login_page_values
 from gateway.pages.forms import read_fields
@@ -51,7 +52,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         if wants_json(request):
             raise Unauthenticated("bad_credentials", "Wrong username or password.")
         return render(request, "login.html", status=401, next=target, username=username,
-                      failed="Wrong username or password.", **login_page_values(gw))
+                      failed=gettext("Wrong username or password."), **login_page_values(gw))
     break_glass = BREAK_GLASS in user.features
     if not gw.settings.login.local_passwords and not break_glass:
         _failed(gw, ctx, username, "local_passwords_disabled", 403)

@@ -13,6 +13,7 @@ from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
 from gateway.domain import CUSTOMER, PROSPECT, Actor, Company, User
 from gateway.errors import BadRequest, Forbidden
+from gateway.i18n import N_
 from gateway.oidc import stepup
 from gateway.pages.forms import check_csrf, read_fields
 from gateway.responses import render, safe_next, see_other
@@ -23,12 +24,12 @@ SELECT_USER = "/_gateway/select-user"
 REASON_MAX = 200
 # Why a listed buyer cannot be picked, in the CSR's words (the policy's reason codes).
 NOT_SELECTABLE = {
-    "not_customer": "Prospect: not a customer yet",
-    "buyer_inactive": "Account inactive",
-    "buyer_is_privileged": "Staff account",
-    "company_no_impersonation": "Company does not allow impersonation",
-    "no_consent": "Has not allowed assistance",
-    "not_assigned": "Company not assigned to you",
+    "not_customer": N_("Prospect: not a customer yet"),
+    "buyer_inactive": N_("Account inactive"),
+    "buyer_is_privileged": N_("Staff account"),
+    "company_no_impersonation": N_("Company does not allow impersonation"),
+    "no_consent": N_("Has not allowed assistance"),
+    "not_assigned": N_("Company not assigned to you"),
 }
 
 

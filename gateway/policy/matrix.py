@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import jinja2
 import orjson
 
+from gateway import i18n
 from gateway.domain import BUILTIN_GROUPS, CUSTOMER, STAFF, Actor, User
+from gateway.i18n import N_, gettext
 
 if TYPE_CHECKING:
     from gateway.policy.tools import Bench
@@ -21,9 +23,9 @@ if TYPE_CHECKING:
 ADMIN_AREAS = ("users", "groups", "companies", "assignments", "sessions", "transactions",
                "policy")
 STAND_IN_COMPANY = "<company>"
-AREA_TITLES = {"users": "Users", "groups": "Groups", "companies": "Companies",
-               "assignments": "Assign CSRs", "sessions": "Active sessions",
-               "transactions": "Transaction Log", "policy": "Policy"}
+AREA_TITLES = {"users": N_("Users"), "groups": N_("Groups"), "companies": N_("Companies"),
+               "assignments": N_("Assign CSRs"), "sessions": N_("Active sessions"),
+               "transactions": N_("Transaction Log"), "policy": N_("Policy")}
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -34,7 +36,16 @@ class Matrix:
     titles: dict[str, str] = field(default_factory=dict)  # column -> what people call it
 
     def title(self, column: str) -> str:
+        """What people call the column, in the reader's language where it is ours."""
+        if column.startswith("admin:"):
+            return admin_title(column[len("admin:"):])
         return self.titles.get(column, column)
+
+    @staticmethod
+    def label(row: str) -> str:
+        """A row as read: "CSR as Buyer" in the reader's language; group names stay."""
+        csr, sep, buyer = row.partition(" as ")
+        return gettext("%(csr)s as %(buyer)s") % {"csr": csr, "buyer": buyer} if sep else row
 
     def showing(self, group: str | None) -> list[str]:
         """The row labels to show for one group (its own and its acting rows), or all."""
@@ -109,8 +120,7 @@ def _build(bench: Bench, names: list[str]) -> Matrix:
                 rows[f"{group} as {buyer_group}"] = {
                     c: _cell(bench, Actor(csr, buyer), c) for c in columns}
     titles = {p: bench.settings.pages[p].title for p in columns if p in bench.settings.pages}
-    titles.update({f"admin:{a}": f"Administration: {AREA_TITLES.get(a, a)}"
-                   for a in ADMIN_AREAS})
+    titles.update({f"admin:{a}": admin_title(a, translate=False) for a in ADMIN_AREAS})
     return Matrix(columns, rows, titles)
 
 
@@ -138,8 +148,7 @@ def render_text(matrix: Matrix) -> str:
 
 
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined)
+    return i18n.environment(TEMPLATES)
 
 
 def render_html(matrix: Matrix, group: str | None = None) -> str:
@@ -160,4 +169,11 @@ def cell(value: str) -> dict[str, object]:
     actions = [] if value == "-" else value.split("+")
     words = ", ".join(actions)
     return {"allowed": bool(actions), "actions": words,
-            "spoken": f"allowed: {words}" if actions else "not allowed"}
+            "spoken": gettext("allowed: %(actions)s") % {"actions": words} if actions
+            else gettext("not allowed")}
+
+
+def admin_title(area: str, *, translate: bool = True) -> str:
+    """An admin area as people call it: "Administration: Users"."""
+    say = gettext if translate else str
+    return say("Administration: %(area)s") % {"area": say(AREA_TITLES.get(area, area))}
