@@ -25,6 +25,7 @@ from gateway.domain import ADMIN_GROUP, CSR_GROUP, USER_KINDS, User
 from gateway.errors import BadRequest, NotFound
 from gateway.i18n import N_, gettext, ngettext
 from gateway.pages.forms import read_fields
+from gateway.pages.select_user import KINDS as KIND_WORDS
 from gateway.responses import render, see_other
 from gateway.state import Gateway
 
@@ -129,6 +130,7 @@ async def users(request: web.Request) -> web.StreamResponse:
             found, values, ticked = _users(gw), {}, []
     return render(request, "admin/users.html", users=found, q=q, created=created,
                   errors=errors or {}, values=values, kinds=USER_KINDS, ticked=ticked,
+                  kind_words=KIND_WORDS,
                   groups=sorted(await _group_names(gw)), fields=FIELDS,
                   companies=sorted(gw.directory.snapshot.companies.values(),
                                    key=lambda c: c.name), csr_admin_warning=csr_admin_warning,
@@ -160,6 +162,7 @@ async def user_page(request: web.Request) -> web.StreamResponse:
         raise NotFound("no_such_user", "No such user.")
     sessions = [live.describe(s) for s in await gw.sessions.all() if s.username == name]
     return render(request, "admin/user.html", user=user, errors=errors, kinds=USER_KINDS,
+                  kind_words=KIND_WORDS,
                   groups=sorted(await _group_names(gw)), sessions=sessions, fields=FIELDS,
                   companies=sorted(gw.directory.snapshot.companies.values(),
                                    key=lambda c: c.name), warning=csr_admin_warning(user),
@@ -193,6 +196,8 @@ async def assign_csrs(request: web.Request) -> web.StreamResponse:
             ticked = set(csrs)
         elif fields.get("do") == "clear_all":
             ticked = set()
+        elif fields.get("do") == "show":  # another company chosen: its CSRs ticked
+            ticked = None
         elif fields.get("do") == "assign" and fields.get("company"):
             before, after = await DirectoryService(gw.directory).assign(
                 fields["company"], sorted(ticked), replace=True)

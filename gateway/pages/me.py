@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway import i18n
 from gateway.admin.sessions import describe
 from gateway.auth import authenticate
 from gateway.context import CTX
@@ -39,7 +40,9 @@ async def account(request: web.Request) -> web.StreamResponse:
     mine = [describe(s) | {"current": s.id == ctx.session.id}
             for s in await gw.sessions.all() if s.username == actor.user.username]
     return render(request, "account.html", me=actor.user, sessions=mine, message=message,
-                  error=error, min_password=MIN_PASSWORD, status=400 if error else 200)
+                  error=error, min_password=MIN_PASSWORD, languages=i18n.LANGUAGES,
+                  language_saved=request.query.get("language") == "saved",
+                  status=400 if error else 200)
 
 
 async def _change_password(request: web.Request, username: str,

@@ -31,6 +31,7 @@ NOT_SELECTABLE = {
     "no_consent": N_("Has not allowed assistance"),
     "not_assigned": N_("Company not assigned to you"),
 }
+KINDS = {"customer": N_("customer"), "prospect": N_("prospect"), "staff": N_("staff")}
 
 
 def _require_page(gw: Gateway, ctx: RequestContext, actor: Actor, action: str) -> None:
@@ -128,7 +129,7 @@ async def select_user(request: web.Request) -> web.StreamResponse:
     gw, found = request.app[GATEWAY], await buyer_list(request)
     return render(request, "select_user.html", companies=found.companies,
                   company=found.company, q=found.q, buyers=found.buyers,
-                  refusals=found.refusals, labels=NOT_SELECTABLE, page=found.page,
+                  refusals=found.refusals, labels=NOT_SELECTABLE, kinds=KINDS, page=found.page,
                   pages=found.pages, total=found.total, next=_where_from(request),
                   reason_required=gw.settings.impersonation.reason_required)
 
