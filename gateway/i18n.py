@@ -50,7 +50,11 @@ def language() -> str:
 @lru_cache(maxsize=256)
 def negotiate(accept_language: str) -> str:
     """The best of our languages for an `Accept-Language` header (q-values honoured)."""
-    return negotiate_locale(preferred(accept_language), list(LANGUAGES), sep="-") or DEFAULT
+    wanted: list[str] = []
+    for tag in preferred(accept_language):  # "de-AT" is served by "de" before the next choice
+        wanted += [tag, tag.split("-")[0]]
+    found = (negotiate_locale(wanted, list(LANGUAGES), sep="-") or DEFAULT).lower()
+    return found if found in LANGUAGES else DEFAULT  # Babel answers in the header's case
 
 
 def preferred(accept_language: str) -> list[str]:

@@ -71,7 +71,8 @@ async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
     await end(gw, ctx, ctx.session, event="impersonation_end", reason=why)
     ctx.actor = as_self(actor)  # the page that says so is the CSR's own
     public = gettext(ENDED_BECAUSE.get(why, ImpersonationEnded.public))
-    raise ImpersonationEnded(why, f"{public} {gettext('You are yourself again.')}",
+    again = gettext("You are yourself again.")
+    raise ImpersonationEnded(why, f"{public} {again}",
                              detail=f"{imp.buyer}: {why}")
 
 

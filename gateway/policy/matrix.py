@@ -26,6 +26,7 @@ STAND_IN_COMPANY = "<company>"
 AREA_TITLES = {"users": N_("Users"), "groups": N_("Groups"), "companies": N_("Companies"),
                "assignments": N_("Assign CSRs"), "sessions": N_("Active sessions"),
                "transactions": N_("Transaction Log"), "policy": N_("Policy")}
+ADMIN_TITLE = N_("Administration: %(area)s")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -176,4 +177,4 @@ def cell(value: str) -> dict[str, object]:
 def admin_title(area: str, *, translate: bool = True) -> str:
     """An admin area as people call it: "Administration: Users"."""
     say = gettext if translate else str
-    return say("Administration: %(area)s") % {"area": say(AREA_TITLES.get(area, area))}
+    return say(ADMIN_TITLE) % {"area": say(AREA_TITLES.get(area, area))}
