@@ -177,5 +177,5 @@ async def test_migrate_command(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "gateway", "migrate", "--config", str(config)],
                           capture_output=True, timeout=120, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "directory schema at revision 0001"
+    assert done.stdout.strip() == f"directory schema at revision {HEAD_REVISION}"
     assert (tmp_path / "directory.sqlite3").exists()
