@@ -100,3 +100,49 @@ async def test_every_gateway_page_passes_axe(stepup_demo: Demo, browser, width: 
         await walk.visit(f"{base}/_gateway/admin/{path}", name)
     await context.close()
     assert walk.found == [], "\n".join(walk.found)
+
+
+async def _tab_to(page: Any, text: str, limit: int = 80) -> None:
+    """Press Tab until the focused element reads `text`; its focus must be visible."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if (await page.evaluate("document.activeElement.innerText || ''")).strip() == text:
+            ring = await page.evaluate(
+                "(() => { const s = getComputedStyle(document.activeElement);"
+                " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()")
+            assert ring[0] != "none" and ring[1] >= 2, f"no visible focus on {text!r}: {ring}"
+            return
+    raise AssertionError(f"{text!r} is not reachable with Tab")
+
+
+@pytest.mark.parametrize("width", sorted(VIEWPORTS))
+async def test_keyboard_alone_does_the_csrs_job(tmp_path: Path, browser, width: str) -> None:  # noqa: F811
+    """With Tab and Enter only: log in, skip to the content, log in as a buyer, and stop
+    from the banner on a shop page; every stop on the way shows where the focus is."""
+    axe.ensure_installed()
+    for demo in running_demo(tmp_path):
+        context = await browser.new_context(viewport=VIEWPORTS[width])
+        page = await context.new_page()
+        await page.goto(f"{demo.base}/_gateway/login")
+        await page.keyboard.type("csr-carol")  # the username field has the focus
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("demo-pass-1")
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#csrgw-toolbar")).to_be_visible()
+        await page.goto(f"{demo.base}/_gateway/select-user")
+        await page.keyboard.press("Tab")
+        skip = page.locator(".skip-link")
+        await expect(skip).to_be_focused()
+        box = await skip.bounding_box()
+        assert box is not None and box["y"] >= 0, "the skip link stays off screen when focused"
+        await page.keyboard.press("Enter")
+        await expect(page.locator("main")).to_be_focused()
+        await _tab_to(page, "Log in as Alice Anders")
+        await page.keyboard.press("Enter")
+        banner = page.locator("#csrgw-banner")
+        await expect(banner).to_contain_text("Logged In As Alice Anders")
+        await _tab_to(page, "Logout Buyer", limit=200)
+        await shot(page, f"a11y-keyboard-{width}-logout-buyer-focused")
+        await page.keyboard.press("Enter")
+        await expect(banner).to_have_count(0)
+        await context.close()
