@@ -14,7 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from gateway import i18n
+from gateway.core import i18n
 from tests.conftest import ROOT
 
 TEMPLATES = ROOT / "gateway" / "templates"

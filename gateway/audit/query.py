@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway.i18n import N_, gettext
+from gateway.core.i18n import N_, gettext
 
 TABLE_COLUMNS = ("ts", "event", "actor", "csr", "user", "company", "method", "path",
                  "decision", "reason", "status")
