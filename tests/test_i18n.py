@@ -52,7 +52,7 @@ def test_source_has_messages_and_skips_the_demo_shop() -> None:
     """Extraction sees templates and Python, never gateway/demo/ (the shop is not ours)."""
     places = [p for where in SOURCE.values() for p in where]
     assert any(p.startswith("gateway/templates/") for p in places)
-    assert any(p.startswith("gateway/reasons.py") for p in places)
+    assert any(p.startswith("gateway/core/reasons.py") for p in places)
     assert not any(p.startswith("gateway/demo/") for p in places)
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import jinja2
 from babel.core import negotiate_locale
 
-LOCALE_DIR = Path(__file__).parent / "locale"
+from gateway.core.assets import LOCALE
+
+LOCALE_DIR = LOCALE
 DOMAIN = "messages"
 DEFAULT = "en"
 # Languages with a complete catalogue, and how each names itself on the account page.
