@@ -141,7 +141,7 @@ async def test_migration_adds_the_language_to_existing_users(database, tmp_path:
     from alembic.config import Config
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
-    from tests.test_directory import _postgres_url
+    from tests.support.services import postgres_url
 
     from gateway.directory.store import MIGRATIONS
 
@@ -149,7 +149,7 @@ async def test_migration_adds_the_language_to_existing_users(database, tmp_path:
     if database == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
     else:
-        urls = _postgres_url()
+        urls = postgres_url()
         url = await urls.__anext__()
     try:
         engine = create_async_engine(url)
