@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.policylab.harness import UnknownUser
+
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
 
@@ -87,8 +89,6 @@ def _case(path: Path, line: int, row: Any) -> Case:
 
 def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
-    from gateway.policylab.harness import UnknownUser
-
     try:
         got = bench.decide(case.persona, case.acting_as, case.method, case.path)
     except UnknownUser as exc:
