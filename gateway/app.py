@@ -28,7 +28,7 @@ from gateway.oidc import pages as oidc_pages
 from gateway.oidc import stepup
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
-from gateway.pages import account, me, ops, select_user
+from gateway.pages import account, me, mode, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
 from gateway.responses import SERVER, own_headers
@@ -224,6 +224,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/impersonate", select_user.start)
     r.add_post(f"{g}/impersonate/stop", select_user.stop)
     r.add_post(f"{g}/impersonate/switch", select_user.switch)
+    r.add_post(f"{g}/impersonate/mode", mode.switch_mode)
     r.add_get(f"{g}/healthz", ops.healthz)
     r.add_get(f"{g}/readyz", ops.readyz)
     r.add_get(f"{g}/metrics", ops.metrics)

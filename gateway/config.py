@@ -43,6 +43,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("assertion", "algorithm"): ("EdDSA", "RS256", "ES256", "HS256"),
     ("audit", "sink"): ("file", "stdout", "both"),
     ("audit", "fsync"): ("always", "interval", "never"),
+    ("impersonation", "default_mode"): ("read", "write"),
 }
 TOP_FIELDS = ("host", "port", "workers", "state_dir", "policies_dir", "watch_policies",
               "trusted_proxies", "deny_headers", "require_c_parser", "public_url",

@@ -113,7 +113,8 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
                 reason: str, return_to: str) -> Session:
     """Act as the buyer from now on, in a new session id (no fixation across identities)."""
     imp = Impersonation(id=secrets.token_hex(8), csr=session.username, buyer=buyer.username,
-                        reason=reason, started_at=time.time(), return_to=return_to)
+                        reason=reason, started_at=time.time(), return_to=return_to,
+                        mode=gw.settings.impersonation.default_mode)
     acting = rotated(session, ctx.client_ip, imp)
     await gw.sessions.save(acting)
     await gw.sessions.delete(session.id)
@@ -140,7 +141,7 @@ def emit(gw: Gateway, ctx: RequestContext | None, event: str, imp: Impersonation
                   decision="allow" if reason == "ok" else "deny", reason=reason,
                   client_ip=ctx.client_ip if ctx else None, policy_rev=gw.policy.rev,
                   impersonation_id=imp.id, impersonation_reason=imp.reason,
-                  detail=detail or f"{imp.csr} acting as {imp.buyer}")
+                  impersonation_mode=imp.mode, detail=detail or f"{imp.csr} acting as {imp.buyer}")
 
 
 def abandoned(gw: Gateway, session: Session, now: float) -> str | None:

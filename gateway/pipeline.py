@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from gateway import hygiene
+from gateway import hygiene, impersonation_mode
 from gateway.audit.sink import SinkDown
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
@@ -181,6 +181,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             ctx.deny(decision.reason, decision.policy_rev)
             raise Forbidden(decision.reason)
         ctx.allow(decision.policy_rev)
+    impersonation_mode.enforce(ctx, actor)
     if ctx.state_changing:
         await write_ahead(gw, ctx)
     await _continue_if_expected(request)

@@ -63,6 +63,7 @@ class ImpersonationSettings:
     require_consent: bool = False
     notify_webhook: str | None = None
     step_up_minutes: int = 10  # a start needs an authentication this recent; 0: every start
+    default_mode: str = "write"  # read: an impersonation starts read-only
 
 
 @dataclass(frozen=True)

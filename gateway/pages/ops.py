@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway import hygiene, pipeline, workers
+from gateway import hygiene, impersonation_mode, pipeline, workers
 from gateway.auth import authenticate
 from gateway.context import CTX
 from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, ServiceUnavailable
@@ -157,6 +157,7 @@ async def _authz(request: web.Request) -> web.StreamResponse:
             raise Forbidden(decision.reason)
     ctx.allow(gw.policy.rev)
     ctx.state_changing = match.route.state_changing(method)
+    impersonation_mode.enforce(ctx, actor)
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
         await pipeline.write_ahead(gw, ctx)
     headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
