@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway import configenv
+from gateway import configenv, maskrules
 from gateway import routes as routing
 from gateway.assertion import MIN_HS256_SECRET
 from gateway.domain import Page
@@ -65,7 +65,7 @@ def build(src: Source, base: Path) -> Settings:
     data = src.data if isinstance(src.data, dict) else {}
     if not isinstance(src.data, dict):
         src.problem((), "the configuration must be a mapping")
-    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login"}
+    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login", "masking"}
     for key in data:
         if key not in known:
             src.problem((key,), f"unknown key (expected one of: {', '.join(sorted(known))})")
@@ -79,6 +79,7 @@ def build(src: Source, base: Path) -> Settings:
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     top["login"] = _login(src, _mapping(src, data, "login"), base)
+    top["masking"] = maskrules.parse(src, data.get("masking"), top["pages"])
     _check_impersonation(src, top["impersonation"], top["assertion"])
     _check_listen(src, top)
     _check_audit(src, top["audit"])

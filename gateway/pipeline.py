@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from gateway import hygiene, impersonation_mode
+from gateway import hygiene, impersonation_mode, maskstream
 from gateway.audit.sink import SinkDown
 from gateway.auth import authenticate
 from gateway.context import CTX, RequestContext
@@ -195,7 +195,10 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
     banner = page_overlay(gw, ctx, actor)
-    return await forward(request, gw, ctx, target.wire, headers, banner)
+    mask = maskstream.plan(gw, ctx, actor)
+    if mask is not None:
+        headers = maskstream.request_headers(headers)
+    return await forward(request, gw, ctx, target.wire, headers, banner, mask)
 
 
 async def _gateway_refusal(request: web.Request) -> GatewayError:

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from gateway.domain import Page
+from gateway.maskrules import MaskingSettings
 
 IDENTITY_HEADERS = ("user", "company", "groups", "impersonator", "request_id", "assertion")
 
@@ -186,3 +187,4 @@ class Settings:
     ops: OpsSettings = field(default_factory=OpsSettings)
     login: LoginSettings = field(default_factory=LoginSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    masking: MaskingSettings = field(default_factory=MaskingSettings)
