@@ -14,8 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.config import settings_from_text
-from gateway.maskrules import MaskingSettings, MaskPattern, PageMask
 from gateway.masking import TextMasker, luhn, mask_text, text_patterns
+from gateway.maskrules import MaskingSettings, MaskPattern, PageMask
 from gateway.yamlsrc import ConfigError
 from tests.conftest import ROOT, audit_lines, impersonate, login
 
@@ -25,7 +25,8 @@ PHONE, PHONE_MASKED = "+1 555 123 4567", "+* *** *** **67"
 TICKET, TICKET_MASKED = "TK-123456", "**-****56"
 # look alike, are not: a Luhn-invalid card, an order number, a date and time
 DECOYS = "4111 1111 1111 1112 order 100000123 on 2026-12-03 14:05"
-ROW = f"<tr><td>{CARD}</td><td>{EMAIL}</td><td>{PHONE}</td><td>{TICKET}</td><td>{DECOYS}</td></tr>\n"
+ROW = f"<tr><td>{CARD}</td><td>{EMAIL}</td><td>{PHONE}</td><td>{TICKET}</td>" \
+      f"<td>{DECOYS}</td></tr>\n"
 ROW_MASKED = ROW.replace(CARD, CARD_MASKED).replace(EMAIL, EMAIL_MASKED) \
     .replace(PHONE, PHONE_MASKED).replace(TICKET, TICKET_MASKED)
 PATTERNS = {"ticket": MaskPattern("ticket", r"\bTK-\d{4,8}\b", keep_last=2)}
