@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 import pytest
 
-from gateway.starter import CONFIG
+from gateway.cli.init import CONFIG
 from tests.conftest import ROOT, audit_lines, gw_of, impersonate, login, whoami
 
 READ_ONLY = {"impersonation": {"default_mode": "read"}}
@@ -61,7 +61,7 @@ async def test_read_mode_refuses_state_changing_routes(make_gateway, upstream, m
 
 async def test_state_changing_key_is_honoured(make_gateway, upstream) -> None:
     """A GET route marked `state_changing: true` is refused in read mode too."""
-    from gateway.config import settings_from_text
+    from gateway.config.load import settings_from_text
 
     text = (ROOT / "config" / "gateway.yaml").read_text().replace(
         "- {path: /reports, page: reports}",

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.config import settings_from_text
-from gateway.masking import TextMasker, luhn, mask_text, text_patterns
-from gateway.maskrules import MaskingSettings, MaskPattern, PageMask
-from gateway.yamlsrc import ConfigError
+from gateway.config.load import settings_from_text
+from gateway.config.yamlsrc import ConfigError
+from gateway.core.maskrules import MaskingSettings, MaskPattern, PageMask
+from gateway.pipeline.masking import TextMasker, luhn, mask_text, text_patterns
 from tests.conftest import ROOT, audit_lines, impersonate, login
 
 CARD, CARD_MASKED = "4111 1111 1111 1111", "**** **** **** 1111"
