@@ -43,6 +43,8 @@ ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
 WRITE_RULE = "allow_write"                # (Principal, User): a read-only one may write
 UNMASK_RULE = "unmask"                    # (Principal, User, field): show it unmasked
 QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE, MFA_RULE)
+# asked too, but a policy may leave them out: then nobody writes from read-only, all stays masked
+OPTIONAL_QUESTIONS = (WRITE_RULE, UNMASK_RULE)
 SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",
               REFUSAL_RULE: "impersonation_refused(actor, buyer, why)",

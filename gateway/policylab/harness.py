@@ -11,13 +11,15 @@ from typing import Any
 import yaml
 
 from gateway.core.areas import AREA_OF_SEGMENT, GATEWAY_PREFIX
-from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
+from gateway.core.domain import Actor, Company, DirectorySnapshot, Impersonation, Page, User
 from gateway.core.errors import GatewayError
 from gateway.core.settings import Settings
 from gateway.policy.constants import policy_constants
+from gateway.policy.decision import Decision
 from gateway.policy.engine import PolicyEngine
 from gateway.request.canon import canonicalize
 from gateway.request.routes import SAFE_METHODS, RouteTable, compile_route
+from gateway.runtime.impersonation_mode import WRITE, refused
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,10 @@ class Verdict:
 class Question:
     """What a request asks the policy: a page (with its action) or an admin area."""
 
-    kind: str  # "page" | "admin"
+    kind: str  # "page" | "admin" | "write" (the switch to write mode)
     name: str
     action: str
+    state_changing: bool = False
 
 
 class UnknownUser(LookupError):
@@ -68,12 +71,28 @@ class Harness:
         if target.path.startswith(GATEWAY_PREFIX):
             return gateway_question(method.upper(), target.path)
         match = self.routes.match(method.upper(), target.path)
-        return Question("page", match.page, match.action)
+        return Question("page", match.page, match.action,
+                        match.route.state_changing(method.upper()))
 
-    def decide(self, username: str, acting_as: str | None, method: str, path: str) -> Verdict:
-        """As the pipeline decides: route, impersonation re-check, then the policy."""
-        actor = Actor(self.user(username), self.user(acting_as) if acting_as else None,
-                      directory_version=self.directory.version)
+    def actor(self, username: str, acting_as: str | None, mode: str = WRITE) -> Actor:
+        buyer = self.user(acting_as) if acting_as else None
+        imp = Impersonation("table", username, acting_as, "", 0.0, mode=mode) \
+            if acting_as else None
+        return Actor(self.user(username), buyer, imp, directory_version=self.directory.version)
+
+    def decide_unmask(self, username: str, acting_as: str | None, field: str) -> Verdict:
+        """`unmask(actor, buyer, field)` as the masking stage asks it (not acting: masked)."""
+        actor = self.actor(username, acting_as)
+        if actor.acting_as is None:
+            return Verdict("deny", "not_impersonating", None, field)
+        shown = self.engine.unmask(alone(actor), actor.acting_as, field, self.directory)
+        return Verdict("allow" if shown else "deny", "ok" if shown else "masked", None, field)
+
+    def decide(self, username: str, acting_as: str | None, method: str, path: str,
+               mode: str = WRITE) -> Verdict:
+        """As the pipeline decides: route, impersonation re-check, the policy, then the
+        read-only rule (`mode: read`)."""
+        actor = self.actor(username, acting_as, mode)
         try:
             asked = self.question(method, path)
         except GatewayError as err:
@@ -86,10 +105,16 @@ class Harness:
         decision = self.ask(actor, asked)
         if decision is None:
             return Verdict("allow", "public_page", asked.name, asked.action)
+        if decision.allowed and refused(actor, asked.state_changing):
+            return Verdict("deny", "read_only_impersonation", asked.name, asked.action)
         return Verdict("allow" if decision.allowed else "deny", decision.reason, asked.name,
                        asked.action)
 
     def ask(self, actor: Actor, asked: Question) -> Any:
+        if asked.kind == "write":  # the switch to write mode, as web/mode.py asks it
+            if actor.acting_as is None:
+                return Decision(False, "not_impersonating", self.engine.rev)
+            return self.engine.allow_write(alone(actor), actor.acting_as, self.directory)
         if asked.kind == "admin":
             return self.engine.admin(actor, asked.action, asked.name, self.directory)
         page = self.settings.pages[asked.name]
@@ -100,11 +125,18 @@ class Harness:
         return self.engine.page(actor, asked.action, page, self.directory)
 
 
+def alone(actor: Actor) -> Actor:
+    """The CSR as themselves, as the gateway asks `allow_write` and `unmask`."""
+    return dataclasses.replace(actor, acting_as=None, impersonation=None)
+
+
 def gateway_question(method: str, path: str) -> Question:
     """Select User and the admin area, as their handlers ask; other gateway paths: 404."""
     from gateway.core.errors import NotFound
 
     parts = path[len(GATEWAY_PREFIX):].split("/")
+    if parts[:2] == ["impersonate", "mode"] and method == "POST":
+        return Question("write", "impersonation_mode", "write")
     if parts[0] == "select-user":
         return Question("page", "select_user", "view" if method in SAFE_METHODS else "submit")
     if parts[0] in ("admin", "api") and len(parts) > 1:

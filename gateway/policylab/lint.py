@@ -12,7 +12,7 @@ import yaml
 
 from gateway.core.domain import ADMIN_GROUP, BUILTIN_GROUPS, CSR_GROUP, Actor
 from gateway.core.settings import Settings
-from gateway.policy.engine import QUESTIONS, PolicyEngine
+from gateway.policy.engine import OPTIONAL_QUESTIONS, QUESTIONS, PolicyEngine
 from gateway.policy.rulegraph import FACT, read_graph
 
 GATEWAY_PAGES = ("select_user",)  # pages the gateway serves itself: no route needed
@@ -52,8 +52,8 @@ def route_warnings(settings: Settings, text: str) -> list[str]:
 def unused_rules(files: tuple[Path, ...]) -> list[str]:
     """Rules no question the gateway asks (nor any `?=` self-check) can ever reach."""
     return [f"{rule.file}:{rule.line}: rule {rule.name} is never used: no question the gateway "
-            f"asks ({', '.join(QUESTIONS)}) reaches it"
-            for rule in read_graph(files).unused(QUESTIONS)]
+            f"asks ({', '.join(QUESTIONS + OPTIONAL_QUESTIONS)}) reaches it"
+            for rule in read_graph(files).unused(QUESTIONS + OPTIONAL_QUESTIONS)]
 
 
 def unused_grants(settings: Settings, text: str, seed: dict[str, Any]) -> list[str]:

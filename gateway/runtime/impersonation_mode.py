@@ -22,12 +22,17 @@ class ReadOnlyImpersonation(GatewayError):
     public = "You are acting for this buyer in read-only mode."
 
 
+def refused(actor: Actor | None, state_changing: bool | None) -> bool:
+    """Is this request a write while the actor acts read-only for a buyer?"""
+    if actor is None or actor.acting_as is None or actor.impersonation is None:
+        return False
+    return bool(state_changing) and actor.impersonation.mode == READ
+
+
 def enforce(ctx: RequestContext, actor: Actor | None) -> None:
     """Every state-changing route is refused while the impersonation is read-only (the
     proxy and forward-auth alike, after the policy allowed the page)."""
-    if actor is None or actor.acting_as is None or actor.impersonation is None:
-        return
-    if ctx.state_changing and actor.impersonation.mode == READ:
+    if refused(actor, ctx.state_changing):
         ctx.deny(ReadOnlyImpersonation.reason, ctx.policy_rev)
         raise ReadOnlyImpersonation(detail=f"{ctx.method} {ctx.path}")
 
