@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +35,13 @@ def require_chromium() -> None:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Demo:
+def demo(tmp_path: Path) -> Iterator[Demo]:
     """`csr-gateway demo` on free ports with its own state dir and audit log."""
+    yield from launch_demo(tmp_path)
+
+
+def launch_demo(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Demo]:
+    """The demo as a user starts it; `env` adds `CSRGW_` overrides."""
     import time
     import urllib.request
 
@@ -45,7 +50,7 @@ def demo(tmp_path: Path) -> Demo:
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--upstream-port",
          str(shop), "--state-dir", str(tmp_path / "state"), "--audit-log", str(audit)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 40
     while True:
         try:
