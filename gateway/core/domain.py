@@ -100,3 +100,7 @@ class Actor:
     @property
     def effective(self) -> User:
         return self.acting_as or self.user
+
+    def alone(self) -> Actor:
+        """The real person as themselves: what an impersonation's own questions are asked of."""
+        return Actor(self.user, None, None, self.directory_version)

@@ -15,6 +15,7 @@ from gateway.core.domain import Actor, Company, DirectorySnapshot, Impersonation
 from gateway.core.errors import GatewayError
 from gateway.core.settings import Settings
 from gateway.policy.constants import policy_constants
+from gateway.policy.decide import decide
 from gateway.policy.decision import Decision
 from gateway.policy.engine import PolicyEngine
 from gateway.request.canon import canonicalize
@@ -85,7 +86,7 @@ class Harness:
         actor = self.actor(username, acting_as)
         if actor.acting_as is None:
             return Verdict("deny", "not_impersonating", None, field)
-        shown = self.engine.unmask(alone(actor), actor.acting_as, field, self.directory)
+        shown = self.engine.unmask(actor.alone(), actor.acting_as, field, self.directory)
         return Verdict("allow" if shown else "deny", "ok" if shown else "masked", None, field)
 
     def decide(self, username: str, acting_as: str | None, method: str, path: str,
@@ -97,37 +98,33 @@ class Harness:
             asked = self.question(method, path)
         except GatewayError as err:
             return Verdict("deny", err.reason, None, None)
-        if actor.acting_as is not None:
-            alone = dataclasses.replace(actor, acting_as=None)
-            imp = self.engine.impersonation(alone, actor.acting_as, self.directory)
-            if not imp.allowed:
-                return Verdict("deny", imp.reason, asked.name, asked.action)
-        decision = self.ask(actor, asked)
-        if decision is None:
-            return Verdict("allow", "public_page", asked.name, asked.action)
+        if asked.kind == "page" and asked.name != "select_user":
+            page = self.settings.pages[asked.name]
+            decision = decide(self.engine, self.directory, actor, page, asked.action)
+        else:
+            decision = self.gateway_owned(actor, asked)
         if decision.allowed and refused(actor, asked.state_changing):
             return Verdict("deny", "read_only_impersonation", asked.name, asked.action)
         return Verdict("allow" if decision.allowed else "deny", decision.reason, asked.name,
                        asked.action)
 
-    def ask(self, actor: Actor, asked: Question) -> Any:
-        if asked.kind == "write":  # the switch to write mode, as web/mode.py asks it
-            if actor.acting_as is None:
-                return Decision(False, "not_impersonating", self.engine.rev)
-            return self.engine.allow_write(alone(actor), actor.acting_as, self.directory)
+    def gateway_owned(self, actor: Actor, asked: Question) -> Decision:
+        """The gateway's own pages, as their handlers ask: an impersonation still allowed,
+        then the admin area's rule, Select User's page rule asked of the real person, or
+        the switch to write mode (`allow_write`)."""
+        if asked.kind == "write" and actor.acting_as is None:
+            return Decision(False, "not_impersonating", self.engine.rev)
+        if actor.acting_as is not None:
+            still = self.engine.impersonation(actor.alone(), actor.acting_as, self.directory)
+            if not still.allowed:
+                return still
+        if asked.kind == "write":
+            assert actor.acting_as is not None
+            return self.engine.allow_write(actor.alone(), actor.acting_as, self.directory)
         if asked.kind == "admin":
             return self.engine.admin(actor, asked.action, asked.name, self.directory)
         page = self.settings.pages[asked.name]
-        if page.public:
-            return None
-        if asked.name == "select_user":  # asked as the real person, as the page does
-            actor = dataclasses.replace(actor, acting_as=None)
-        return self.engine.page(actor, asked.action, page, self.directory)
-
-
-def alone(actor: Actor) -> Actor:
-    """The CSR as themselves, as the gateway asks `allow_write` and `unmask`."""
-    return dataclasses.replace(actor, acting_as=None, impersonation=None)
+        return self.engine.page(actor.alone(), asked.action, page, self.directory)
 
 
 def gateway_question(method: str, path: str) -> Question:

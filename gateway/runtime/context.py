@@ -37,8 +37,8 @@ class RequestContext:
     extra: dict[str, Any] = field(default_factory=dict)
     trace: TraceContext | None = None
 
-    def allow(self, policy_rev: str) -> None:
-        self.decision, self.reason, self.policy_rev = "allow", "ok", policy_rev
+    def allow(self, policy_rev: str, reason: str = "ok") -> None:
+        self.decision, self.reason, self.policy_rev = "allow", reason, policy_rev
 
     def deny(self, reason: str, policy_rev: str | None = None) -> None:
         self.decision, self.reason = "deny", reason

@@ -53,7 +53,7 @@ def lapse_reason(gw: Gateway, actor: Actor) -> str | None:
 
 
 def as_self(actor: Actor) -> Actor:
-    return Actor(actor.user, None, None, actor.directory_version)
+    return actor.alone()
 
 
 async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
