@@ -215,3 +215,17 @@ def test_starter_configuration_starts_read_only() -> None:
     import yaml
 
     assert yaml.safe_load(CONFIG)["impersonation"]["default_mode"] == "read"
+
+
+async def test_admin_sees_the_mode(make_gateway) -> None:
+    """The admin's session list shows whether each running impersonation is read-only."""
+    import aiohttp
+
+    client = await acting(make_gateway)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
+        await admin.post(client.make_url("/_gateway/login"), data={
+            "username": "admin-ann", "password": "demo-pass-1", "next": "/"})
+        listed = await (await admin.get(client.make_url("/_gateway/api/sessions"))).json()
+        page = await (await admin.get(client.make_url("/_gateway/admin/sessions"))).text()
+    (acting_one,) = [s for s in listed if s["impersonating"]]
+    assert acting_one["impersonating"]["mode"] == "read" and "read-only" in page
