@@ -301,3 +301,53 @@ async def test_unmask_by_policy(make_gateway, shop) -> None:
     line = request_line(client, "/orders/1?rows=2")
     assert line["unmasked"] == ["email", "phone"]
     assert line["masked"] == {"card": 2, "ticket": 2}
+
+
+@pytest.mark.parametrize(("path", "document", "expected"), [
+    ("a.b", {"a": {"b": "x1"}}, {"a": {"b": "***"}}),
+    ("items[].c", {"items": [{"c": "p"}, {"c": "q"}, {"d": "r"}]},
+     {"items": [{"c": "***"}, {"c": "***"}, {"d": "r"}]}),
+    ("*.c", [{"c": "p"}, {"c": None}], [{"c": "***"}, {"c": None}]),
+    ("*", {"k": "v", "n": 12}, {"k": "***", "n": "***"}),
+    ("a.b", {"a": ["b"]}, {"a": ["b"]}),
+    ("a", {"a": {"deep": "v"}}, {"a": "***"}),
+], ids=["nested-key", "every-element", "top-level-list", "every-key", "absent", "object"])
+def test_json_paths(path: str, document: Any, expected: Any) -> None:
+    """Paths name keys, `*` any key or element, `key[]` every element; null and absent
+    places stay as they are; an object or list named whole becomes `***`."""
+    from gateway.pipeline.masking import JsonMasker
+
+    rule = PageMask(json={path: "secret"})
+    counts: Counter[str] = Counter()
+    masker = JsonMasker(MaskingSettings(), rule, {"secret"}, [], counts)
+    assert masker.mask(document) == expected
+
+
+@pytest.mark.parametrize(("charset", "text"), [
+    ("iso-8859-1", f"Grüße {CARD} und {EMAIL}"),
+    ("utf-8", f"Grüße {CARD} ✓ {EMAIL}"),
+    ("windows-1252", f"€ {CARD}"),
+], ids=["latin-1", "utf-8", "cp1252"])
+def test_text_keeps_its_charset(charset: str, text: str) -> None:
+    """A page in another charset is masked in that charset, every other byte kept."""
+    from gateway.pipeline.maskstream import MaskPlan, TextBody
+
+    rule = RULES.pages["order_confirmation"]
+    body = TextBody(MaskPlan(RULES, rule, set(rule.fields())), None, charset)
+    raw = text.encode(charset)
+    out = b"".join(body.feed(raw[i:i + 3]) for i in range(0, len(raw), 3)) + body.finish()
+    assert out == text.replace(CARD, CARD_MASKED).replace(EMAIL, EMAIL_MASKED).encode(charset)
+
+
+async def test_forward_auth_refuses_a_masked_page(make_gateway, shop) -> None:
+    """Forward-auth cannot mask what the proxy in front sends back: a masked page for an
+    impersonating CSR is 403 masking_needs_proxy there; unmasked pages still pass."""
+    url, _seen = shop
+    client = await acting_client(make_gateway, url)
+    refused = await client.get("/_gateway/authz", headers={
+        "X-Original-URI": "/orders/1", "X-Original-Method": "GET"})
+    assert refused.status == 403
+    assert refused.headers["X-Gateway-Reason"] == "masking_needs_proxy"
+    passed = await client.get("/_gateway/authz", headers={
+        "X-Original-URI": "/cart", "X-Original-Method": "GET"})
+    assert passed.status == 200

@@ -81,6 +81,8 @@ REASONS: dict[str, str] = {
     "masked": "the policy (`unmask`) leaves the field masked (never a request's reason)",
     "masking_body_too_large": "a JSON response to mask is larger than masking.json_max_bytes "
                               "(502; nothing sent)",
+    "masking_needs_proxy": "forward-auth asked about a masked page for an impersonating CSR: "
+                           "only the proxy can mask the answer, so it is refused (403)",
     "masking_unsupported": "a response on a masked page the gateway cannot mask: an unknown "
                            "content encoding or content type, or bad JSON (502; nothing sent)",
     # staff sign-in (OpenID Connect), step-up and MFA
@@ -228,6 +230,8 @@ SENTENCES: dict[str, str] = {
                               "tell support.",
     "masking_unsupported": "This page cannot be shown with its personal data masked; tell "
                            "support.",
+    "masking_needs_proxy": "This page cannot be shown with its personal data masked here; "
+                           "tell support.",
 }
 
 

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from gateway.core.domain import Actor
-from gateway.core.errors import UpstreamTimeout, UpstreamUnavailable
+from gateway.core.errors import Forbidden, UpstreamTimeout, UpstreamUnavailable
 from gateway.core.maskrules import MaskingSettings, PageMask
 from gateway.pipeline.banner import DECODERS, Decompressor
 from gateway.pipeline.masking import JsonMasker, TextMasker, hidden_fields, text_patterns
@@ -71,6 +71,16 @@ def plan(gw: Gateway, ctx: RequestContext, actor: Actor | None) -> MaskPlan | No
     if unmasked:
         ctx.extra["unmasked"] = sorted(unmasked)
     return found
+
+
+def refuse_unmaskable(gw: Gateway, ctx: RequestContext, actor: Actor | None) -> None:
+    """Forward-auth never sees the answer, so it cannot mask it: a masked page for an
+    impersonating CSR is refused there rather than shown whole."""
+    found = plan(gw, ctx, actor)
+    if found is not None and found.hidden:
+        ctx.extra.pop("masked", None)
+        ctx.deny("masking_needs_proxy", ctx.policy_rev)
+        raise Forbidden("masking_needs_proxy", detail=", ".join(sorted(found.hidden)))
 
 
 def request_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.core.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
-from gateway.pipeline import record
+from gateway.pipeline import maskstream, record
 from gateway.pipeline.authn import authenticate
 from gateway.pipeline.authz import authorize
 from gateway.pipeline.identity import identity_headers
@@ -155,6 +155,7 @@ async def _authz(request: web.Request) -> web.StreamResponse:
         actor = await recheck(gw, ctx, actor)
     ctx.state_changing = routed.state_changing  # before authorize: read-only refuses it
     authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
+    maskstream.refuse_unmaskable(gw, ctx, actor)
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
         await record.write_ahead(gw, ctx)
     headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
