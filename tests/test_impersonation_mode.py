@@ -229,3 +229,21 @@ async def test_admin_sees_the_mode(make_gateway) -> None:
         page = await (await admin.get(client.make_url("/_gateway/admin/sessions"))).text()
     (acting_one,) = [s for s in listed if s["impersonating"]]
     assert acting_one["impersonating"]["mode"] == "read" and "read-only" in page
+
+
+@pytest.mark.parametrize(("stored", "mode"), [
+    ({}, "write"), ({"mode": "read"}, "read"), ({"mode": "write"}, "write"),
+], ids=["stored-before-modes", "read", "write"])
+def test_stored_sessions_keep_their_mode(stored: dict[str, str], mode: str) -> None:
+    """A session written before modes existed reads back in write mode, as it ran."""
+    import orjson
+
+    from gateway.sessions.store import Session
+
+    imp = {"id": "i1", "csr": "csr-carol", "buyer": "buyer-alice", "reason": "",
+           "started_at": 1.0, "return_to": "/", **stored}
+    raw = orjson.dumps({"id": "s", "username": "csr-carol", "csrf_token": "t", "created": 1.0,
+                        "last_seen": 1.0, "impersonation": imp})
+    session = Session.from_json(raw)
+    assert session.impersonation is not None and session.impersonation.mode == mode
+    assert Session.from_json(session.to_json()) == session
