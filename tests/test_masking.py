@@ -105,8 +105,10 @@ BASE = (ROOT / "config" / "gateway.yaml").read_text()
     ("masking:\n  pages:\n    cart: {json: {'a..b': email}}\n", "masking.pages.cart.json.a..b"),
     ("masking:\n  json_max_bytes: 0\n", "masking.json_max_bytes"),
     ("masking:\n  colour: red\n", "masking.colour"),
+    ("masking:\n  window_chars: 100\n  pages:\n    cart: {text: [email]}\n",
+     "masking.window_chars"),
 ], ids=["bad-regex", "unbounded-regex", "matches-empty", "unknown-page", "unknown-pattern",
-        "bad-path", "bad-size", "unknown-key"])
+        "bad-path", "bad-size", "unknown-key", "window-too-small"])
 def test_bad_configuration_names_file_line_and_key(section: str, where: str) -> None:
     """Every masking mistake is a configuration error with file:line and the key path."""
     text = BASE + "\n" + section
@@ -229,8 +231,8 @@ async def test_html_is_masked_through_the_proxy(make_gateway, shop, rows, enc, c
 
 
 @pytest.mark.parametrize(("rows", "enc", "length"), [
-    (1, "", "1"), (2, "gzip", ""), (5000, "", ""),
-], ids=["tiny", "gzip-chunked", "large"])
+    (1, "", "1"), (2, "gzip", ""), (5000, "", ""), (20_000, "gzip", ""),
+], ids=["tiny", "gzip-chunked", "large", "multi-mb-gzip"])
 async def test_json_is_masked_by_path_and_pattern(make_gateway, shop, rows, enc,
                                                   length) -> None:
     """JSON fields by path (whatever their text) and patterns in every string are masked;

@@ -41,8 +41,22 @@ def parse(src: Source, raw: Any, pages: Mapping[str, Any]) -> MaskingSettings:
     patterns = _patterns(src, raw.get("patterns") or {}, window)
     base = MaskingSettings(patterns=patterns)
     masks = _pages(src, raw.get("pages") or {}, pages, base)
+    _check_window(src, base, masks, window)
     return MaskingSettings(**{k: v for k, v in sizes.items() if v}, patterns=patterns,
                            pages=masks)
+
+
+def _check_window(src: Source, base: MaskingSettings, masks: Mapping[str, PageMask],
+                  window: int) -> None:
+    """A built-in pattern in use must fit the window too (the operator's own are checked
+    where they are defined)."""
+    used = {name for mask in masks.values() for name in mask.text if name not in base.patterns}
+    for name in sorted(used):
+        pattern = base.pattern(name)
+        width = max_width(pattern.regex) if pattern is not None else None
+        if width is not None and width > window:
+            src.problem(("masking", "window_chars"), f"the built-in {name} pattern needs at "
+                        f"least {width}, got {window}")
 
 
 def _positive(src: Source, where: tuple[str, ...], value: Any) -> int | None:
