@@ -17,6 +17,7 @@ from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
 from gateway.core.assets import STATIC, TEMPLATES
 from gateway.core.settings import Settings
 from gateway.directory import Directory
+from gateway.directory.passwords import hasher_for
 from gateway.directory.revisions import RevisionBoard
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
@@ -74,7 +75,8 @@ def audit_config(settings: Settings) -> AuditConfig:
 async def build_gateway(settings: Settings) -> Gateway:
     """Everything validated and loaded before the port opens; any failure stops start-up."""
     policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
-    directory = await Directory.open(settings.directory.url, settings.directory.seed)
+    directory = await Directory.open(settings.directory.url, settings.directory.seed,
+                                     hasher_for(settings.directory))
     header_names = settings.headers.all()
     sessions = make_sessions(settings)
     if isinstance(sessions, RedisSessions):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from gateway.policy import PolicyLoadError
+from gateway.services.assertion import KeyFileError
+
 
 def startup_errors() -> tuple[type[BaseException], ...]:
+    # each command loads only what it runs: `--help` and the tools stay light
     from sqlalchemy.exc import SQLAlchemyError
-
-    from gateway.policy import PolicyLoadError
-    from gateway.services.assertion import KeyFileError
 
     return (OSError, KeyFileError, PolicyLoadError, SQLAlchemyError)
     # a port in use, an unwritable folder, a bad key, a policy or database that cannot load

@@ -7,18 +7,15 @@ from gateway.core.errors import Forbidden
 from gateway.policy.decide import decide
 from gateway.policy.decision import Decision
 from gateway.policy.engine import PolicyEngine
-from gateway.runtime import impersonation_mode
 from gateway.runtime.context import RequestContext
 
 
 def authorize(ctx: RequestContext, policy: PolicyEngine, directory: DirectorySnapshot,
               actor: Actor | None, page: Page, action: str) -> Decision:
-    """Allowed: the decision is the line's. Refused: 403 with the policy's reason; then,
-    acting read-only, a state-changing request is refused too (`ctx.state_changing`)."""
+    """Allowed: the decision is the line's. Refused: 403 with the policy's reason."""
     decision = decide(policy, directory, actor, page, action)
     if not decision.allowed:
         ctx.deny(decision.reason, decision.policy_rev)
         raise Forbidden(decision.reason)
     ctx.allow(decision.policy_rev, decision.reason)
-    impersonation_mode.enforce(ctx, actor)
     return decision

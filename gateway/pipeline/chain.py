@@ -21,6 +21,7 @@ from gateway.pipeline.authn import authenticate
 from gateway.pipeline.authz import authorize
 from gateway.pipeline.forward import continue_if_expected, forward
 from gateway.pipeline.identity import identity_headers
+from gateway.pipeline.readonly import refuse_writes
 from gateway.pipeline.route import gateway_refusal, in_gateway_namespace, route
 from gateway.pipeline.websocket import check_upgrade, proxy_websocket
 from gateway.request import hygiene
@@ -123,6 +124,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
     authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
+    refuse_writes(ctx, actor)
     if ctx.state_changing:
         await record.write_ahead(gw, ctx)
     await continue_if_expected(request)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.policylab.harness import UnknownUser
+
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
 
@@ -99,8 +101,6 @@ def _case(path: Path, line: int, row: Any) -> Case:
 
 def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
-    from gateway.policylab.harness import UnknownUser
-
     try:
         got = bench.decide_unmask(case.persona, case.acting_as, case.unmask) \
             if case.unmask is not None else \

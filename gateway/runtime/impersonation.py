@@ -90,12 +90,12 @@ async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
         ctx.session = ctx.switched_session = restored
     await gw.sessions.delete(session.id)
     if imp is not None:
-        await conclude(gw, ctx, imp, event=event, reason=reason)
+        await record_end(gw, ctx, imp, event=event, reason=reason)
     return restored
 
 
-async def conclude(gw: Gateway, ctx: RequestContext | None, imp: Impersonation, *,
-                   event: str, reason: str, detail: str | None = None) -> bool:
+async def record_end(gw: Gateway, ctx: RequestContext | None, imp: Impersonation, *,
+                     event: str, reason: str, detail: str | None = None) -> bool:
     """The end of an impersonation, written once (False: someone already did) and reported
     to the customer. For every path that ends one: stop, re-check, logout, idle expiry,
     the sweeper, the kill switch."""
@@ -170,7 +170,7 @@ async def sweep(gw: Gateway, now: float | None = None) -> int:
             continue
         if why == "session_expired":
             await gw.sessions.delete(session.id)
-        ended += await conclude(gw, None, session.impersonation, event="impersonation_end",
+        ended += await record_end(gw, None, session.impersonation, event="impersonation_end",
                                 reason=why, detail="ended by the sweeper")
     return ended
 
@@ -204,5 +204,5 @@ async def expire(gw: Gateway, ctx: RequestContext, session: Session, why: str) -
     gw.audit.emit("session_expired", user=session.username, actor=session.username,
                   reason=why, client_ip=ctx.client_ip, request_id=ctx.request_id)
     if session.impersonation is not None:
-        await conclude(gw, ctx, session.impersonation,
+        await record_end(gw, ctx, session.impersonation,
                                      event="impersonation_end", reason=why)

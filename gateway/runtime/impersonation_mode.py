@@ -1,4 +1,4 @@
-"""Read-only impersonation: the stage that refuses state-changing requests, and the switch."""
+"""Read-only impersonation: which requests it refuses, and the switch to write or read mode."""
 
 from __future__ import annotations
 
@@ -27,14 +27,6 @@ def refused(actor: Actor | None, state_changing: bool | None) -> bool:
     if actor is None or actor.acting_as is None or actor.impersonation is None:
         return False
     return bool(state_changing) and actor.impersonation.mode == READ
-
-
-def enforce(ctx: RequestContext, actor: Actor | None) -> None:
-    """Every state-changing route is refused while the impersonation is read-only (the
-    proxy and forward-auth alike, after the policy allowed the page)."""
-    if refused(actor, ctx.state_changing):
-        ctx.deny(ReadOnlyImpersonation.reason, ctx.policy_rev)
-        raise ReadOnlyImpersonation(detail=f"{ctx.method} {ctx.path}")
 
 
 def requested_mode(text: str) -> str:

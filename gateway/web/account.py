@@ -11,7 +11,7 @@ from gateway.core.errors import Forbidden, GatewayError, TooManyRequests, Unauth
 from gateway.pipeline.authn import authenticate, check_fence, load_session
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
-from gateway.runtime.impersonation import clear_upstream_cookies, conclude, set_session_cookie
+from gateway.runtime.impersonation import clear_upstream_cookies, record_end, set_session_cookie
 from gateway.runtime.responses import render, safe_next, see_other, wants_json
 from gateway.sessions.store import new_session
 from gateway.web.forms import read_fields
@@ -94,7 +94,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         actor = await authenticate(request, gw, ctx, required=False)
         await gw.sessions.delete(session.id)
         if actor is not None and actor.impersonation is not None:  # else auth ended it
-            await conclude(gw, ctx, actor.impersonation, event="impersonation_stop",
+            await record_end(gw, ctx, actor.impersonation, event="impersonation_stop",
                            reason="ok", detail="logout")
         fields = ctx.identity_fields() if actor else {"user": session.username,
                                                       "actor": session.username}

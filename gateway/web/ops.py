@@ -11,6 +11,7 @@ from gateway.pipeline import maskstream, record
 from gateway.pipeline.authn import authenticate
 from gateway.pipeline.authz import authorize
 from gateway.pipeline.identity import identity_headers
+from gateway.pipeline.readonly import refuse_writes
 from gateway.pipeline.route import route
 from gateway.request import hygiene
 from gateway.request.canon import Target, canonicalize
@@ -21,7 +22,7 @@ from gateway.runtime.responses import LOGIN
 from gateway.services import workers
 
 
-def _plain(request: web.Request, page: str) -> None:
+def _served_as(request: web.Request, page: str) -> None:
     ctx = request[CTX]
     ctx.page, ctx.action = page, "view"
     ctx.allow(request.app[GATEWAY].policy.rev)
@@ -30,14 +31,14 @@ def _plain(request: web.Request, page: str) -> None:
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Alive while the process serves, whatever its dependencies say (that is readyz)."""
     gw = request.app[GATEWAY]
-    _plain(request, "healthz")
+    _served_as(request, "healthz")
     return web.json_response({"status": "ok", "audit": gw.audit.problem or "ok"})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     """Ready only when every dependency answers and the policy loaded cleanly."""
     gw = request.app[GATEWAY]
-    _plain(request, "readyz")
+    _served_as(request, "readyz")
     checks: dict[str, str] = {}
     checks["policy"] = "ok" if gw.policy.last_error is None else \
         f"last reload failed: {gw.policy.last_error}"
@@ -77,7 +78,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     if not hygiene.is_trusted(request[CTX].client_ip, gw.settings.ops.metrics_allow):
         request[CTX].page, request[CTX].action = "metrics", "view"
         raise NotFound("metrics_not_allowed", detail=request[CTX].client_ip)
-    _plain(request, "metrics")
+    _served_as(request, "metrics")
     gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
     gw.metrics.audit_refused.set(gw.audit.refused)
     gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
@@ -91,7 +92,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def jwks(request: web.Request) -> web.StreamResponse:
-    _plain(request, "jwks")
+    _served_as(request, "jwks")
     return web.json_response(request.app[GATEWAY].signer.jwks(),
                              headers={"Cache-Control": "public, max-age=300"})
 
@@ -155,6 +156,7 @@ async def _authz(request: web.Request) -> web.StreamResponse:
         actor = await recheck(gw, ctx, actor)
     ctx.state_changing = routed.state_changing  # before authorize: read-only refuses it
     authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
+    refuse_writes(ctx, actor)
     maskstream.refuse_unmaskable(gw, ctx, actor)
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
         await record.write_ahead(gw, ctx)

@@ -96,7 +96,7 @@ async def _new_login(request: web.Request, gw: Gateway, ctx: RequestContext, use
     if old is not None:
         await gw.sessions.delete(old.id)  # a fresh id on every login: no session fixation
         if old.impersonation is not None:
-            await impersonation.conclude(gw, ctx, old.impersonation,
+            await impersonation.record_end(gw, ctx, old.impersonation,
                                          event="impersonation_stop", reason="ok",
                                          detail="signed in again")
     proof = proof_of(claims)
@@ -175,7 +175,7 @@ async def end_idp_sessions(gw: Gateway, ctx: RequestContext, sub: str, sid: str)
                       decision="allow", client_ip=ctx.client_ip, method=ctx.method,
                       path=ctx.path, status=200, auth_method="oidc")
         if session.impersonation is not None:
-            await impersonation.conclude(gw, ctx, session.impersonation,
+            await impersonation.record_end(gw, ctx, session.impersonation,
                                          event="impersonation_end",
                                          reason="idp_backchannel_logout")
         ended += 1
