@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from gateway.cli.errors import settings_or_report
 from gateway.directory.passwords import hasher_for
 from gateway.directory.store import Directory
 
@@ -39,12 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _sync(fn: Callable[[argparse.Namespace, Directory], Awaitable[int]]) -> Any:
     def run(args: argparse.Namespace) -> int:
         # each command loads only what it runs: `--help` and the tools stay light
-        from gateway.config.load import ConfigError, load_settings
-
-        try:
-            settings = load_settings(args.config)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
+        settings = settings_or_report(args.config)
+        if settings is None:
             return 2
 
         async def main() -> int:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.core.settings import Settings
+
 from gateway.policy import PolicyLoadError
 from gateway.services.assertion import KeyFileError
 
@@ -17,3 +24,15 @@ def startup_errors() -> tuple[type[BaseException], ...]:
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def settings_or_report(path: str | Path) -> Settings | None:
+    """The configuration, or None once every problem (file:line key: message) is printed."""
+    # the loader only for the commands that read a configuration
+    from gateway.config.load import ConfigError, load_settings
+
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None

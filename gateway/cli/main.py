@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway import __version__
-from gateway.cli.errors import one_line, startup_errors
+from gateway.cli.errors import one_line, settings_or_report, startup_errors
 
 if TYPE_CHECKING:
     from gateway.core.settings import Settings
@@ -94,12 +94,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     # each command loads only what it runs: `--help` and the tools stay light
     from gateway.app.server import c_parser_active, run
-    from gateway.config.load import ConfigError, load_settings
-
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = settings_or_report(args.config)
+    if settings is None:
         return 2
     settings = dataclasses.replace(settings, host=args.host or settings.host,
                                    port=args.port or settings.port)
@@ -109,6 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli.checks import raise_if_unusable
+    from gateway.config.load import ConfigError
 
     try:
         raise_if_unusable(args.config, settings)
@@ -157,12 +154,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """What `run --workers N` does before forking, for a deployment step of its own."""
     # each command loads only what it runs: `--help` and the tools stay light
     from gateway.app.server import prepare_directory
-    from gateway.config.load import ConfigError, load_settings
-
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = settings_or_report(args.config)
+    if settings is None:
         return 2
     try:
         revision = prepare_directory(settings)

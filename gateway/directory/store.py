@@ -36,6 +36,7 @@ def to_user(row: UserRow) -> User:
         last_name=row.last_name, mobile=row.mobile, account_number=row.account_number,
         active=row.active, idle_minutes=row.idle_minutes, features=tuple(row.features or ()),
         tags=tuple(row.tags or ()), allow_assistance=row.allow_assistance,
+        language=row.language or "",
         assigned_companies=tuple(sorted(a.company_id for a in row.assignments)),
         ip_fence=tuple(sorted(f.cidr for f in row.fences)),
     )
@@ -173,6 +174,14 @@ class Directory:
             return None
         return self.snapshot.user(username) or to_user(row)
 
+    async def set_language(self, username: str, language: str) -> None:
+        """The person's own choice for the gateway's pages; every worker sees it."""
+        async with self.sessions.begin() as db:
+            await db.execute(update(UserRow).where(UserRow.username == username)
+                             .values(language=language))
+            await self.bump(db)
+        await self.changed()
+
     async def set_password(self, username: str, password: str) -> None:
         hashed = await asyncio.to_thread(self.hasher.hash, password)
         async with self.sessions.begin() as db:
@@ -183,7 +192,7 @@ class Directory:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions (tests/integration/test_directory.py checks it is): a
 # database already there starts without importing Alembic (~10 MB of every worker).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def migrate(connection: Connection) -> None:

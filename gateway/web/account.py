@@ -8,6 +8,7 @@ import time
 from aiohttp import web
 
 from gateway.core.errors import Forbidden, GatewayError, TooManyRequests, Unauthenticated
+from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate, check_fence, load_session
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
@@ -52,7 +53,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         if wants_json(request):
             raise Unauthenticated("bad_credentials", "Wrong username or password.")
         return render(request, "login.html", status=401, next=target, username=username,
-                      failed="Wrong username or password.", **login_page_values(gw))
+                      failed=gettext("Wrong username or password."), **login_page_values(gw))
     break_glass = BREAK_GLASS in user.features
     if not gw.settings.login.local_passwords and not break_glass:
         _failed(gw, ctx, username, "local_passwords_disabled", 403)

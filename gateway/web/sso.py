@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.errors import GatewayError, Unauthenticated
+from gateway.core.i18n import gettext
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import COOKIE, COOKIE_PATH, Flow, unseal
 from gateway.oidc.tokens import TokenRefused
@@ -127,7 +128,7 @@ def _refused(request: web.Request, gw: Gateway, ctx: RequestContext, refused: To
     if wants_json(request):
         raise Unauthenticated(refused.reason, "Sign-in with the provider failed.")
     response = render(request, "login.html", status=401, next="/", username="",
-                      failed="Sign-in with the provider failed. Please try again.",
+                      failed=gettext("Sign-in with the provider failed. Please try again."),
                       **login_page_values(gw))
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response

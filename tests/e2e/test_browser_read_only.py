@@ -10,7 +10,7 @@ import orjson
 import pytest
 from playwright.async_api import expect
 
-from tests.support.browser import Demo, browser, launch_demo, log_in, shot  # noqa: F401
+from tests.support.browser import Demo, browser, log_in, running_demo, shot  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def read_only_demo(tmp_path: Path) -> Iterator[Demo]:
     """The demo with `impersonation.default_mode: read`, set from the environment."""
-    yield from launch_demo(tmp_path, {"CSRGW_IMPERSONATION__DEFAULT_MODE": "read"})
+    yield from running_demo(tmp_path, {"CSRGW_IMPERSONATION__DEFAULT_MODE": "read"})
 
 
 async def audit_until(demo: Demo, event: str, count: int = 1) -> list[dict]:

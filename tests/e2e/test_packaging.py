@@ -22,7 +22,10 @@ from tests.support.services import free_port
 BUNDLED = ("gateway/defaults/config/gateway.yaml", "gateway/defaults/config/directory.yaml",
            "gateway/defaults/policies/pages.polar",
            "gateway/defaults/policies/impersonation.polar",
-           "gateway/defaults/policies/tests/pages.yaml")
+           "gateway/defaults/policies/tests/pages.yaml",
+           # the languages: compiled catalogues the pages read, and their sources
+           "gateway/locale/messages.pot", "gateway/locale/de/LC_MESSAGES/messages.po",
+           "gateway/locale/de/LC_MESSAGES/messages.mo")
 
 
 @pytest.fixture(scope="module")

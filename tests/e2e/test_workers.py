@@ -12,6 +12,7 @@ import time
 
 import aiohttp
 
+from gateway.directory.store import HEAD_REVISION
 from tests.support.gateway import ROOT
 from tests.support.processes import (
     both_up,
@@ -123,7 +124,7 @@ async def test_replicas_opening_a_new_database_together_migrate_once(tmp_path) -
     try:
         seed = ROOT / "config" / "directory.yaml"
         opened = await asyncio.gather(*(Directory.open(url, seed) for _ in range(3)))
-        assert {d.schema for d in opened} == {"0001"}
+        assert {d.schema for d in opened} == {HEAD_REVISION}
         assert len({len(d.snapshot.users) for d in opened}) == 1
         for directory in opened:
             await directory.close()
@@ -137,5 +138,5 @@ async def test_migrate_command(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "gateway", "migrate", "--config", str(config)],
                           capture_output=True, timeout=120, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "directory schema at revision 0001"
+    assert done.stdout.strip() == f"directory schema at revision {HEAD_REVISION}"
     assert (tmp_path / "directory.sqlite3").exists()

@@ -158,7 +158,7 @@ async def test_admin_pages_assign_csrs_and_activation(gateway) -> None:
     page = await gateway.post("/_gateway/admin/assign-csrs", data=[
         ("csrf_token", token), ("company", "initech"), ("do", "assign"),
         ("csr", "csr-erin"), ("csr", "csr-dave")])
-    assert "Assigned 2 CSR(s) to Initech" in await page.text()
+    assert "Assigned 2 CSRs to Initech" in await page.text()
     companies = await (await gateway.get("/_gateway/admin/users/csr-erin/companies")).text()
     assert "Initech" in companies
     path = link.split("127.0.0.1", 1)[1].split("/", 1)[1]

@@ -39,11 +39,11 @@ def require_chromium() -> None:
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     """`csr-gateway demo` on free ports with its own state dir and audit log."""
-    yield from launch_demo(tmp_path)
+    yield from running_demo(tmp_path)
 
 
-def launch_demo(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Demo]:
-    """The demo as a user starts it; `env` adds `CSRGW_` overrides."""
+def running_demo(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Demo]:
+    """The demo as a user starts it; `env` adds CSRGW_ overrides of its configuration."""
     import time
     import urllib.request
 

@@ -18,6 +18,7 @@ from gateway.audit.query import (
 )
 from gateway.core.domain import ADMIN_GROUP, CSR_GROUP, USER_KINDS, User
 from gateway.core.errors import BadRequest, NotFound
+from gateway.core.i18n import N_, gettext, ngettext
 from gateway.directory.invitations import Invitations
 from gateway.directory.service import DirectoryService, ValidationFailed
 from gateway.policylab.harness import Harness
@@ -28,24 +29,35 @@ from gateway.runtime.responses import render, see_other
 from gateway.web.admin import sessions as live
 from gateway.web.admin.guard import admit, audit_change
 from gateway.web.forms import read_fields
+from gateway.web.select_user import KINDS as KIND_WORDS
 
 ADMIN = "/_gateway/admin"
 LISTS = ("groups", "features", "tags", "ip_fence")
-EVENTS = {"request": "Page or action", "login": "Log in", "login_failed": "Failed log in",
-          "logout": "Log out", "session_expired": "Session expired",
-          "impersonation_start": "Impersonation starts",
-          "impersonation_stop": "Impersonation stops",
-          "impersonation_denied": "Impersonation refused",
-          "impersonation_end": "Impersonation ends (expired or ended by an administrator)",
-          "policy_reload": "Policy reloaded", "policy_reload_failed": "Policy reload failed",
-          "admin_change": "Administration change"}
+EVENTS = {"request": N_("Page or action"), "login": N_("Log in"),
+          "login_failed": N_("Failed log in"), "logout": N_("Log out"),
+          "session_expired": N_("Session expired"),
+          "impersonation_start": N_("Impersonation starts"),
+          "impersonation_stop": N_("Impersonation stops"),
+          "impersonation_denied": N_("Impersonation refused"),
+          "impersonation_end": N_("Impersonation ends (expired or ended by an administrator)"),
+          "policy_reload": N_("Policy reloaded"),
+          "policy_reload_failed": N_("Policy reload failed"),
+          "admin_change": N_("Administration change")}
+# A form field as the form labels it, for "Please correct: ..." (the API keeps the keys).
+FIELDS = {"username": N_("Username"), "email": N_("Email"), "first_name": N_("First name"),
+          "last_name": N_("Last name"), "mobile": N_("Mobile"), "kind": N_("Kind"),
+          "company": N_("Company"), "idle_minutes": N_("Session inactivity (minutes)"),
+          "groups": N_("Groups"), "features": N_("Features"), "tags": N_("Tags"),
+          "ip_fence": N_("Allowed networks"), "account_number": N_("Account number"),
+          "id": N_("Id"), "name": N_("Name"), "active": N_("Active")}
 
 
 def csr_admin_warning(user: User) -> str | None:
     """A CSR who is also an Administrator has more rights than intended."""
     if CSR_GROUP in user.groups and ADMIN_GROUP in user.groups:
-        return (f"{user.username} is both CSR and Administrator: more rights than intended "
-                "(while impersonating, still only what the policy grants a CSR)")
+        return gettext("%(user)s is both CSR and Administrator: more rights than intended "
+                       "(while impersonating, still only what the policy grants a CSR)") % {
+            "user": user.username}
     return None
 
 
@@ -120,7 +132,8 @@ async def users(request: web.Request) -> web.StreamResponse:
             found, values, ticked = _users(gw), {}, []
     return render(request, "admin/users.html", users=found, q=q, created=created,
                   errors=errors or {}, values=values, kinds=USER_KINDS, ticked=ticked,
-                  groups=sorted(await _group_names(gw)),
+                  kind_words=KIND_WORDS,
+                  groups=sorted(await _group_names(gw)), fields=FIELDS,
                   companies=sorted(gw.directory.snapshot.companies.values(),
                                    key=lambda c: c.name), csr_admin_warning=csr_admin_warning,
                   status=422 if errors else 200)
@@ -151,7 +164,8 @@ async def user_page(request: web.Request) -> web.StreamResponse:
         raise NotFound("no_such_user", "No such user.")
     sessions = [live.describe(s) for s in await gw.sessions.all() if s.username == name]
     return render(request, "admin/user.html", user=user, errors=errors, kinds=USER_KINDS,
-                  groups=sorted(await _group_names(gw)), sessions=sessions,
+                  kind_words=KIND_WORDS,
+                  groups=sorted(await _group_names(gw)), sessions=sessions, fields=FIELDS,
                   companies=sorted(gw.directory.snapshot.companies.values(),
                                    key=lambda c: c.name), warning=csr_admin_warning(user),
                   status=422 if errors else 200)
@@ -184,12 +198,16 @@ async def assign_csrs(request: web.Request) -> web.StreamResponse:
             ticked = set(csrs)
         elif fields.get("do") == "clear_all":
             ticked = set()
+        elif fields.get("do") == "show":  # another company chosen: its CSRs ticked
+            ticked = None
         elif fields.get("do") == "assign" and fields.get("company"):
             before, after = await DirectoryService(gw.directory).assign(
                 fields["company"], sorted(ticked), replace=True)
             audit_change(request, actor, "assignments", "assign", before, after)
             name = snapshot.company_name(fields["company"])
-            message = f"Assigned {len(ticked)} CSR(s) to {name}."
+            message = ngettext("Assigned %(count)s CSR to %(company)s.",
+                               "Assigned %(count)s CSRs to %(company)s.", len(ticked)) % {
+                "count": len(ticked), "company": name}
             snapshot, ticked = gw.directory.snapshot, None
     company = fields.get("company", "")
     csr_users = [u for u in _users(gw) if CSR_GROUP in u.groups]
@@ -215,9 +233,9 @@ async def groups(request: web.Request) -> web.StreamResponse:
                                                       fields.get("description", ""))
                 audit_change(request, actor, "groups", "create", None, after)
         except ValidationFailed as exc:
-            error = "; ".join(exc.fields.values())
+            error = "; ".join(gettext(v) for v in exc.fields.values())
         except KeyError:
-            error = "no such group"
+            error = gettext("There is no such group; check the name in the Groups list.")
     bench = Harness(gw.settings, directory=gw.directory.snapshot, engine=gw.policy,
                   routes=gw.routes)
     matrix = access_matrix(bench)
@@ -248,9 +266,9 @@ async def companies(request: web.Request) -> web.StreamResponse:
         except ValidationFailed as exc:
             errors = exc.fields
         except KeyError:
-            errors = {"id": "no such company"}
+            errors = {"id": N_("no such company")}
     snapshot = gw.directory.snapshot
-    return render(request, "admin/companies.html", errors=errors, companies=sorted(
+    return render(request, "admin/companies.html", errors=errors, fields=FIELDS, companies=sorted(
         snapshot.companies.values(), key=lambda c: c.name), users=list(
         snapshot.users.values()), status=422 if errors else 200)
 
