@@ -10,6 +10,7 @@ import orjson
 import pytest
 from playwright.async_api import expect
 
+from tests.support import axe
 from tests.support.browser import Demo, browser, log_in, running_demo, shot  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -35,9 +36,12 @@ async def audit_until(demo: Demo, event: str, count: int = 1) -> list[dict]:
 async def test_read_only_refusal_and_switch(read_only_demo, browser) -> None:  # noqa: F811
     """csr-carol acts for Alice read-only: adding to the cart is refused with a page that
     explains and offers "Switch to write mode"; with a reason the switch brings her back,
-    the banner says Write mode, the same button now works; the audit has both."""
+    the banner says Write mode, the same button now works; the audit has both. The refusal
+    page and the banner in each mode pass the axe-core audit."""
     demo = read_only_demo
-    context = await browser.new_context(viewport={"width": 1200, "height": 800})
+    axe.ensure_installed()
+    context = await browser.new_context(viewport={"width": 1200, "height": 800},
+                                        bypass_csp=True)
     page = await context.new_page()
     await log_in(page, demo.base, "csr-carol")
     await expect(page.locator("#csrgw-toolbar")).to_contain_text("Buyers open read-only")
@@ -54,10 +58,14 @@ async def test_read_only_refusal_and_switch(read_only_demo, browser) -> None:  #
     await expect(refusal).to_contain_text("read-only mode")
     await expect(page.locator("#csrgw-banner")).to_contain_text("Read-only")
     await shot(page, "read-only-01-refused")
+    found = await axe.audit(page, "read-only-refusal")
+    found += await axe.audit(page, "banner-read-only", "#csrgw-banner")
     await page.get_by_label("Why do you need to make changes?").fill("TICKET-5 customer asked")
     await page.get_by_role("button", name="Switch to write mode").click()
     await expect(page.locator("#csrgw-banner")).to_contain_text("Write mode")
     await shot(page, "read-only-02-write-mode")
+    found += await axe.audit(page, "banner-write-mode", "#csrgw-banner")
+    assert found == [], "\n".join(found)
     await page.goto(f"{demo.base}/")
     await page.get_by_role("button", name="Add Business cards, 100 to cart").click()
     await expect(page.get_by_role("heading", name="Cart")).to_be_visible()
