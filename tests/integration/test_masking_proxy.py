@@ -115,8 +115,8 @@ async def test_html_is_masked_through_the_proxy(make_gateway, shop, rows, enc, c
     assert "ETag" not in resp.headers
     assert CARD not in body and EMAIL not in body and PHONE not in body
     assert body.count(ROW_MASKED) == rows and "Logged In As" in body
-    assert body.replace(body[body.index('<div id="csrgw-banner"'):body.index("</body>")], "") \
-        == masked_page(rows)
+    banner = body.index("<style>#csrgw-banner")  # the banner's own style, then the banner
+    assert body[:banner] + body[body.index("</body>"):] == masked_page(rows)
     assert seen[-1].get("Accept-Encoding") == "identity"
     line = request_line(client, path)
     assert line["masked"] == {"card": rows, "email": rows, "phone": rows, "ticket": rows}
