@@ -43,7 +43,7 @@ from gateway.services.throttle import LoginThrottle
 from gateway.sessions import redisconn
 from gateway.sessions.redis import RedisSessions
 from gateway.sessions.store import MemorySessions, SessionStore
-from gateway.web import account, admin, language, me, ops, select_user, stepup
+from gateway.web import account, admin, language, me, mode, ops, select_user, stepup
 from gateway.web import sso as oidc_pages
 
 log = logging.getLogger("csr_gateway")
@@ -228,6 +228,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/impersonate", select_user.start)
     r.add_post(f"{g}/impersonate/stop", select_user.stop)
     r.add_post(f"{g}/impersonate/switch", select_user.switch)
+    r.add_post(f"{g}/impersonate/mode", mode.switch_mode)
     r.add_get(f"{g}/healthz", ops.healthz)
     r.add_get(f"{g}/readyz", ops.readyz)
     r.add_get(f"{g}/metrics", ops.metrics)

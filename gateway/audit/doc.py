@@ -20,7 +20,8 @@ COMMAND = "python -m gateway.audit.doc --write docs/audit.md"
 REGION = re.compile(r"(<!-- generated (?P<name>[a-z]+): [^\n]*-->\n)(?P<body>.*?)"
                     r"(<!-- end generated (?P=name) -->)", re.DOTALL)
 WORDS = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
-         "None": "null", "list[str]": "list of strings", "Any": "any JSON value",
+         "None": "null", "list[str]": "list of strings",
+         "dict[str, int]": "object of counts", "Any": "any JSON value",
          "Decision": "`allow` or `deny`"}
 
 

@@ -13,7 +13,7 @@ which keys an event may give. Three things check it:
 
 Adding an event (docs/audit.md, "Adding an event"): a TypedDict below, built from the
 bases, whose docstring says when the line is written; its entry in RECORDS, in Event and
-an overload in Emit; a meaning in MEANINGS for each new key. tests/test_audit_records.py
+an overload in Emit; a meaning in MEANINGS for each new key. tests/unit/test_audit_records.py
 names whatever is missing.
 """
 
@@ -75,6 +75,7 @@ class Identity(Person, total=False):
     csr: str | None
     impersonation_id: str | None
     impersonation_reason: str | None
+    impersonation_mode: str | None
 
 
 class Exchange(TypedDict, total=False):
@@ -125,6 +126,8 @@ class Request(Forwarded, Answered, total=False):
     duration_ms: float | None
     outcome: str
     bytes_sent: int | None
+    masked: dict[str, int]
+    unmasked: list[str]
 
 
 class RequestIntent(Forwarded, total=False):
@@ -169,6 +172,14 @@ class ImpersonationStop(Impersonation, total=False):
 class ImpersonationEnd(Impersonation, total=False):
     """an impersonation ends otherwise: expiry, revocation, the CSR's session expired or
     account deactivated, the sweeper, the kill switch"""
+
+
+class ImpersonationModeSwitch(Impersonation, total=False):
+    """a CSR switched the running impersonation to write or read mode (`reason: ok`), or was
+    refused (`write_not_allowed`, `reason_required`)"""
+
+    mode: str
+    mode_reason: str | None
 
 
 class ImpersonationDenied(Identity, Exchange, Answered, Verdict, Policed, total=False):
@@ -227,8 +238,10 @@ class Notification(Identity, Verdict, total=False):
 Event = Literal["request", "login", "login_failed", "logout", "session_expired",
                 "impersonation_start", "impersonation_stop", "impersonation_denied",
                 "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
-                "audit_start", "notification", "request_intent", "audit_resumed"]
-ImpersonationEvent = Literal["impersonation_start", "impersonation_stop", "impersonation_end"]
+                "audit_start", "notification", "request_intent", "audit_resumed",
+                "impersonation_mode"]
+ImpersonationEvent = Literal["impersonation_start", "impersonation_stop", "impersonation_end",
+                             "impersonation_mode"]
 
 RECORDS: dict[str, type[Any]] = {
     "request": Request,
@@ -247,6 +260,7 @@ RECORDS: dict[str, type[Any]] = {
     "notification": Notification,
     "request_intent": RequestIntent,
     "audit_resumed": AuditResumed,
+    "impersonation_mode": ImpersonationModeSwitch,
 }
 EVENTS = tuple(RECORDS)
 
@@ -301,6 +315,9 @@ class Emit(Protocol):
     @overload
     def __call__(self, event: Literal["audit_resumed"], /,
                  **fields: Unpack[AuditResumed]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["impersonation_mode"], /,
+                 **fields: Unpack[ImpersonationModeSwitch]) -> Line: ...
 
 
 # Every key's meaning, one line each: the core keys in line order, then the others.
@@ -335,6 +352,8 @@ MEANINGS: dict[str, str] = {
     "seq": "position in this file's chain, from 0 at `audit_start`",
     "prev_hash": "`hash` of the previous line (`000…0` at the start of a new chain)",
     "hash": "SHA-256 (hex) over this line's canonical JSON without `hash` (keys sorted)",
+    "impersonation_mode": "`read` or `write` on every line of an impersonated request and on "
+                          "impersonation events, null otherwise (docs/impersonation.md)",
     "outcome": "`completed`; `aborted` when the client or shop went away mid-stream; `refused` "
                "when the HTTP parser refused the request",
     "bytes_sent": "body bytes sent to the client",
@@ -361,6 +380,12 @@ MEANINGS: dict[str, str] = {
     "refused": "requests refused while the sink was down",
     "dropped_lines": "lines dropped while the sink was down, past the memory cap",
     "down_s": "seconds the sink was down",
+    "mode": "the mode a CSR asked for: `read` or `write`",
+    "mode_reason": "the reason the CSR gave for the switch",
+    "masked": "on a request to a page with masking rules while a CSR acts for a buyer: how many "
+              "values of each field were masked, e.g. `{\"card\": 2, \"email\": 1}`, `{}` when "
+              "none were found",
+    "unmasked": "the fields the policy's `unmask` let through, when any",
     "attempts": "deliveries of the webhook tried",
     "actions": "requests the CSR made during the impersonation",
 }

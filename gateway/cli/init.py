@@ -41,6 +41,8 @@ sessions:
 impersonation:
   reason_required: true         # a ticket or reason before acting for a buyer
   max_minutes: 30
+  default_mode: read            # look first; "Switch to write mode" (policy allow_write)
+                                # before anything changes for the buyer
 
 assertion:
   algorithm: EdDSA              # the shop verifies the JWT with /_gateway/.well-known/jwks.json

@@ -39,6 +39,25 @@ MEANINGS: dict[str, str] = {
     "sessions.redis_connect_timeout": "seconds to connect to Redis",
     "sessions.redis_socket_timeout": "seconds for each Redis command; a frozen Redis is a 503 "
                                      "after this (timeouts are never retried)",
+    "impersonation.default_mode": "`write` (today's behaviour) or `read`: an impersonation starts "
+                                  "read-only, every state-changing route is refused (403 "
+                                  "`read_only_impersonation`) until the CSR switches to write "
+                                  "mode (`POST /_gateway/impersonate/mode`, policy `allow_write`); "
+                                  "`csr-gateway init` writes `read`",
+    "masking.json_max_bytes": "largest JSON response (after decompression) masked by path on a "
+                              "masked page; a larger one is refused (502 "
+                              "`masking_body_too_large`), never sent half-masked",
+    "masking.max_decompressed_bytes": "largest gzip/deflate response opened to mask it (text "
+                                      "streams; this only stops compression bombs)",
+    "masking.window_chars": "characters held back while text streams, so a value split across "
+                            "chunks is still found; every pattern's longest match must fit",
+    "masking.patterns": "the operator's own patterns: `name: regex` or `name: {regex, "
+                        "keep_last}` (bounded repetitions only), beside the built-in `card`, "
+                        "`email`, `phone`",
+    "masking.pages": "per page name (or `*` for every other page): `text` (pattern names masked "
+                     "in HTML, text and JSON strings) and `json` (`path: field`, e.g. "
+                     "`orders[].card: card`); applied while a CSR acts for a buyer unless the "
+                     "policy's `unmask(actor, buyer, field)` holds (docs/impersonation.md)",
     "impersonation.step_up_minutes": "a start needs an authentication this recent (OIDC "
                                      "`auth_time`, or the password entry); otherwise the CSR re-"
                                      "authenticates and the start continues; `0`: at every start",
@@ -165,6 +184,9 @@ def _rows() -> list[tuple[str, Any]]:
         instance = cls()
         rows += [(f"{section}.{f.name}", getattr(instance, f.name))
                  for f in dataclasses.fields(cls)]
+    masking = defaults.masking  # its own parser (config/masking.py): nested rules
+    rows += [(f"masking.{f.name}", getattr(masking, f.name) or None)
+             for f in dataclasses.fields(masking)]
     return rows
 
 
@@ -232,6 +254,15 @@ def effective(settings: Settings) -> dict[str, Any]:
     out["pages"] = {name: {"title": p.title, "sensitive": p.sensitive, "public": p.public}
                     for name, p in settings.pages.items()}
     out["routes"] = [_as_data(r) for r in settings.routes]
+    masking = settings.masking
+    out["masking"] = {
+        "json_max_bytes": masking.json_max_bytes,
+        "max_decompressed_bytes": masking.max_decompressed_bytes,
+        "window_chars": masking.window_chars,
+        "patterns": {n: {"regex": p.regex, "keep_last": p.keep_last}
+                     for n, p in masking.patterns.items()},
+        "pages": {n: {"text": list(m.text), "json": dict(m.json)}
+                  for n, m in masking.pages.items()}}
     return out
 
 

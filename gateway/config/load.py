@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from gateway.audit.anchor import valid_anchor
 from gateway.config import env as configenv
+from gateway.config import masking as masking_config
 from gateway.config import oidc as oidc_config
 from gateway.config.yamlsrc import ConfigError, KeyPath, Source, load, loads
 from gateway.core.domain import Page
@@ -44,6 +45,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("assertion", "algorithm"): ("EdDSA", "RS256", "ES256", "HS256"),
     ("audit", "sink"): ("file", "stdout", "both"),
     ("audit", "fsync"): ("always", "interval", "never"),
+    ("impersonation", "default_mode"): ("read", "write"),
 }
 TOP_FIELDS = ("host", "port", "workers", "state_dir", "policies_dir", "watch_policies",
               "trusted_proxies", "deny_headers", "require_c_parser", "public_url",
@@ -65,7 +67,7 @@ def build(src: Source, base: Path) -> Settings:
     data = src.data if isinstance(src.data, dict) else {}
     if not isinstance(src.data, dict):
         src.problem((), "the configuration must be a mapping")
-    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login"}
+    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login", "masking"}
     for key in data:
         if key not in known:
             src.problem((key,), f"unknown key (expected one of: {', '.join(sorted(known))})")
@@ -79,6 +81,7 @@ def build(src: Source, base: Path) -> Settings:
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     top["login"] = _login(src, _mapping(src, data, "login"), base)
+    top["masking"] = masking_config.parse(src, data.get("masking"), top["pages"])
     _check_impersonation(src, top["impersonation"], top["assertion"])
     _check_listen(src, top)
     _check_audit(src, top["audit"])

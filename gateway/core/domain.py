@@ -86,6 +86,7 @@ class Impersonation:
     reason: str
     started_at: float
     return_to: str = "/"
+    mode: str = "write"  # read: every state-changing request is refused until switched
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,17 @@ REASONS: dict[str, str] = {
     "headers_too_large": "the request headers passed the parser's limit (431)",
     "unavailable": "the gateway cannot serve the request right now (503)",
     "impersonation_ended": "the running impersonation ended before this request",
+    "read_only_impersonation": "a state-changing request while the impersonation is in read "
+                               "mode (impersonation.default_mode: read)",
+    "write_not_allowed": "the policy (`allow_write`) does not let this CSR switch to write mode",
+    "not_impersonating": "a mode switch asked while not acting for a buyer (409)",
+    "masked": "the policy (`unmask`) leaves the field masked (never a request's reason)",
+    "masking_body_too_large": "a JSON response to mask is larger than masking.json_max_bytes "
+                              "(502; nothing sent)",
+    "masking_needs_proxy": "forward-auth asked about a masked page for an impersonating CSR: "
+                           "only the proxy can mask the answer, so it is refused (403)",
+    "masking_unsupported": "a response on a masked page the gateway cannot mask: an unknown "
+                           "content encoding or content type, or bad JSON (502; nothing sent)",
     # staff sign-in (OpenID Connect), step-up and MFA
     "local_passwords_disabled": "the password form is off (login.local_passwords: false) and "
                                 "the user is not flagged break-glass",
@@ -213,6 +224,18 @@ SENTENCES: dict[str, str] = {
                              "again as yourself."),
     "mfa_required": N_("Acting for this buyer needs a second factor; sign in with your second "
                        "factor and try again."),
+    "read_only_impersonation": N_("You are acting for {buyer} in read-only mode, so this "
+                                  "change was not sent to the shop; switch to write mode to "
+                                  "make it."),
+    "write_not_allowed": N_("You may not make changes for {buyer}; the read-only mode stays "
+                            "on."),
+    "not_impersonating": N_("You are not acting for a buyer; select one first."),
+    "masking_body_too_large": N_("This page is too large to show with its personal data "
+                                 "masked; tell support."),
+    "masking_unsupported": N_("This page cannot be shown with its personal data masked; tell "
+                              "support."),
+    "masking_needs_proxy": N_("This page cannot be shown with its personal data masked here; "
+                              "tell support."),
 }
 
 

@@ -17,11 +17,12 @@ from aiohttp.http import HttpVersion11
 
 from gateway.core import i18n
 from gateway.core.errors import BadRequest, GatewayError
-from gateway.pipeline import failures, record
+from gateway.pipeline import failures, maskstream, record
 from gateway.pipeline.authn import authenticate
 from gateway.pipeline.authz import authorize
 from gateway.pipeline.forward import continue_if_expected, forward
 from gateway.pipeline.identity import identity_headers
+from gateway.pipeline.readonly import refuse_writes
 from gateway.pipeline.route import gateway_refusal, in_gateway_namespace, route
 from gateway.pipeline.websocket import check_upgrade, proxy_websocket
 from gateway.request import hygiene
@@ -125,6 +126,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
     authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
+    refuse_writes(ctx, actor)
     if ctx.state_changing:
         await record.write_ahead(gw, ctx)
     await continue_if_expected(request)
@@ -137,4 +139,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         headers += ctx.trace.headers()
     if websocket:
         return await proxy_websocket(request, gw, ctx, target.wire, headers)
-    return await forward(request, gw, ctx, target.wire, headers, page_overlay(gw, ctx, actor))
+    mask = maskstream.plan(gw, ctx, actor)
+    if mask is not None:
+        headers = maskstream.request_headers(headers)
+    return await forward(request, gw, ctx, target.wire, headers, page_overlay(gw, ctx, actor),
+                         mask)

@@ -49,13 +49,15 @@ class RequestContext:
         actor = self.actor
         if actor is None:
             return {"user": None, "actor": None, "csr": None, "company": None,
-                    "impersonation_id": None, "impersonation_reason": None}
+                    "impersonation_id": None, "impersonation_reason": None,
+                    "impersonation_mode": None}
         imp = actor.impersonation if actor.acting_as else None
         return {
             "user": actor.effective.username, "actor": actor.user.username,
             "csr": actor.user.username if imp else None, "company": actor.effective.company,
             "impersonation_id": imp.id if imp else None,
             "impersonation_reason": imp.reason if imp else None,
+            "impersonation_mode": imp.mode if imp else None,
         }
 
     def intent_fields(self) -> dict[str, Any]:

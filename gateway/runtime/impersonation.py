@@ -6,6 +6,8 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -116,7 +118,8 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
                 reason: str, return_to: str) -> Session:
     """Act as the buyer from now on, in a new session id (no fixation across identities)."""
     imp = Impersonation(id=secrets.token_hex(8), csr=session.username, buyer=buyer.username,
-                        reason=reason, started_at=time.time(), return_to=return_to)
+                        reason=reason, started_at=time.time(), return_to=return_to,
+                        mode=gw.settings.impersonation.default_mode)
     acting = rotated(session, ctx.client_ip, imp)
     await gw.sessions.save(acting)
     await gw.sessions.delete(session.id)
@@ -135,15 +138,16 @@ def proof_fields(session: Session) -> Proof:
 
 def emit(gw: Gateway, ctx: RequestContext | None, event: ImpersonationEvent, imp: Impersonation, *,
          reason: str, company: str | None, detail: str | None = None,
-         proof: Proof | None = None) -> None:
-    """One impersonation event line (ctx None: the sweeper, outside any request)."""
+         proof: Mapping[str, Any] | None = None) -> None:
+    """One impersonation event line (ctx None: the sweeper, outside any request); `proof`:
+    how the CSR authenticated, or the mode asked for (keys of the event's record)."""
     gw.audit.emit(event, **(proof or {}), request_id=ctx.request_id if ctx else None,
                   user=imp.buyer, actor=imp.csr, csr=imp.csr, company=company,
                   method=ctx.method if ctx else None, path=ctx.path if ctx else None,
                   decision="allow" if reason == "ok" else "deny", reason=reason,
                   client_ip=ctx.client_ip if ctx else None, policy_rev=gw.policy.rev,
                   impersonation_id=imp.id, impersonation_reason=imp.reason,
-                  detail=detail or f"{imp.csr} acting as {imp.buyer}")
+                  impersonation_mode=imp.mode, detail=detail or f"{imp.csr} acting as {imp.buyer}")
 
 
 def abandoned(gw: Gateway, session: Session, now: float) -> str | None:

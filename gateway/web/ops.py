@@ -7,10 +7,11 @@ from urllib.parse import quote
 from aiohttp import web
 
 from gateway.core.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
-from gateway.pipeline import record
+from gateway.pipeline import maskstream, record
 from gateway.pipeline.authn import authenticate
 from gateway.pipeline.authz import authorize
 from gateway.pipeline.identity import identity_headers
+from gateway.pipeline.readonly import refuse_writes
 from gateway.pipeline.route import route
 from gateway.request import hygiene
 from gateway.request.canon import Target, canonicalize
@@ -153,8 +154,10 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     actor = await authenticate(request, gw, ctx, required=not routed.page.public)
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
+    ctx.state_changing = routed.state_changing  # before authorize: read-only refuses it
     authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
-    ctx.state_changing = routed.state_changing
+    refuse_writes(ctx, actor)
+    maskstream.refuse_unmaskable(gw, ctx, actor)
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
         await record.write_ahead(gw, ctx)
     headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,

@@ -141,9 +141,9 @@ async def test_migration_adds_the_language_to_existing_users(database, tmp_path:
     from alembic.config import Config
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
-    from tests.support.services import postgres_url
 
     from gateway.directory.store import MIGRATIONS
+    from tests.support.services import postgres_url
 
     urls = None
     if database == "sqlite":

@@ -29,6 +29,8 @@ REFUSED = {
     "del-encoded": "/a%7fb",
     "c1-control": "/a%c2%85b",
     "space-raw": "/a b",
+    "newline-raw-trailing": "/admin\n",
+    "newline-raw-query": "/a?b=1\n",
     "semicolon-param": "/admin;jsessionid=1",
     "encoded-semicolon": "/admin%3bx",
     "absolute-form": "http://shop/admin",

@@ -33,10 +33,10 @@ def test_tables_cover_every_persona_and_page(bench: Harness) -> None:
     """Every demo persona and every configured page appears, alone and while acting."""
     personas = {c.persona for c in CASES} | {c.acting_as for c in CASES if c.acting_as}
     assert set(bench.directory.users) <= personas
-    pages = {bench.question(c.method, c.path).name for c in CASES
-             if c.path != "/nowhere"}
+    requests = [c for c in CASES if c.unmask is None]
+    pages = {bench.question(c.method, c.path).name for c in requests if c.path != "/nowhere"}
     assert set(bench.settings.pages) <= pages
-    acting = {bench.question(c.method, c.path).name for c in CASES if c.acting_as}
+    acting = {bench.question(c.method, c.path).name for c in requests if c.acting_as}
     assert {p for p, spec in bench.settings.pages.items() if spec.sensitive} <= acting
 
 
@@ -53,7 +53,12 @@ def test_cli_runs_the_shipped_tables_green(capsys) -> None:
      ' reason: policy_denied}',
      "expected deny (policy_denied), got deny (sensitive_page) [page change_password"),
     ('{persona: nobody, request: "GET /", expect: allow}', "unknown user 'nobody'"),
-], ids=["wrong-decision", "wrong-reason", "unknown-persona"])
+    ('{persona: csr-carol, as: buyer-alice, mode: read, request: "POST /cart/add", '
+     'expect: allow}', "csr-carol as buyer-alice POST /cart/add (read-only)\n     expected "
+     "allow, got deny (read_only_impersonation)"),
+    ('{persona: csr-carol, as: buyer-alice, unmask: card, expect: allow}',
+     "csr-carol as buyer-alice unmask card\n     expected allow, got deny (masked)"),
+], ids=["wrong-decision", "wrong-reason", "unknown-persona", "read-only", "unmask"])
 def test_failing_row_is_readable(tmp_path: Path, capsys, row: str, words: str) -> None:
     """A failing row exits 1 and prints file:line, who and what, expected and got."""
     table = tmp_path / "t.yaml"
@@ -69,7 +74,11 @@ def test_failing_row_is_readable(tmp_path: Path, capsys, row: str, words: str) -
     ('- {persona: a, request: "GET /"}\n- {who: a}\n',
      "t.yaml:1: missing key 'expect'\n"),
     ("persona: a\n", "a YAML list of rows"),
-], ids=["bad-expect", "bad-request", "missing-keys", "not-a-list"])
+    ('- {persona: a, request: "GET /", mode: readonly, expect: allow}\n',
+     "t.yaml:1: mode must be read or write"),
+    ("- {persona: a, as: b, expect: allow}\n", "missing key 'request'"),
+], ids=["bad-expect", "bad-request", "missing-keys", "not-a-list", "bad-mode",
+        "neither-request-nor-unmask"])
 def test_malformed_table_names_file_and_line(tmp_path: Path, text: str, words: str) -> None:
     """A malformed table is refused with every problem's file and line."""
     table = tmp_path / "t.yaml"

@@ -24,7 +24,7 @@ def describe(session: Session) -> dict[str, Any]:
             "last_seen": session.last_seen, "idle_seconds": int(time.time() - session.last_seen),
             "impersonating": None if imp is None else {
                 "buyer": imp.buyer, "reason": imp.reason, "started_at": imp.started_at,
-                "impersonation_id": imp.id}}
+                "impersonation_id": imp.id, "mode": imp.mode}}
 
 
 async def end_sessions(gw: Gateway, ctx: RequestContext, *, username: str | None = None,
