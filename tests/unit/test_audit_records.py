@@ -184,7 +184,8 @@ def test_production_writes_undeclared_keys_redacted(tmp_path: Path) -> None:
 
 SAMPLES = {"string": "x", "string or null": "x", "integer": 1, "integer or null": 1,
            "number": 1.5, "number or null": 1.5, "boolean": True, "boolean or null": True,
-           "list of strings or null": ["pwd"], "any JSON value": {"a": 1},
+           "list of strings or null": ["pwd"], "list of strings": ["email"],
+           "object of counts": {"card": 2}, "any JSON value": {"a": 1},
            "`allow` or `deny` or null": "deny"}
 
 
