@@ -22,7 +22,8 @@ from bench.report import Report, Row, plot, render
 from bench.scenarios import SCENARIOS, Scenario, login, probe
 
 QUICK: dict[str, Any] = {"duration": 0.3, "rounds": 1, "stream_mb": 64, "workers": "1,2"}
-WORKERS = "1,2,4"
+WORKERS = "1,2"  # 2 cores here: more workers only share them (--workers 1,2,4)
+AUTHZ_SCENARIOS = ("buyer", "csr", "denied")  # also measured through nginx auth_request
 SHARED_WORKERS = 2  # the memory-per-worker line as deployed: forked workers, Redis sessions
 
 
@@ -123,6 +124,11 @@ class Bench:
             if self.opts.with_nginx else None
         if proxy is not None:
             servers["nginx"] = proxy
+            authz = targets.authz_proxy(self.folder, servers["gateway"].port, upstream.port,
+                                        workers)
+            if authz is not None:
+                servers["authz"] = authz
+        audit = targets.AuditCounter(config.state, workers, nginx.AUTHZ_SOURCE)
         with contextlib.ExitStack() as stack:
             for server in servers.values():
                 stack.callback(server.stop)
@@ -139,8 +145,12 @@ class Bench:
                 order = order[round_no % len(order):] + order[:round_no % len(order)]
                 for name in names:
                     for target in order:
+                        if (name, target) not in rows:
+                            continue
+                        cpu = list(servers["gateway"].pids()) if target == "authz" else []
                         self.measure(rows[name, target], servers[target], SCENARIOS[name],
-                                     cookies[name])
+                                     cookies[name], cpu,
+                                     audit if target == "authz" else None)
             if workers == 1 and self.opts.with_budget:
                 self.latency_budget(upstream, servers, cookies[names[0]])
         if workers == 1 and self.opts.with_budget:
@@ -155,9 +165,12 @@ class Bench:
         rows = {}
         for name in names:
             for target, server in servers.items():
+                if target == "authz" and name not in AUTHZ_SCENARIOS:
+                    continue
                 row = Row(name, workers, target, status=probe(server.url, SCENARIOS[name],
                                                               cookies[name]))
-                expected = SCENARIOS[name].gateway_status if target == "gateway" else 200
+                expected = SCENARIOS[name].gateway_status if target in ("gateway", "authz") \
+                    else 200
                 if row.status != expected:
                     raise RuntimeError(f"{target} answered {row.status} to scenario {name}, "
                                        f"expected {expected}:\n{server.log_tail()}")
@@ -168,12 +181,16 @@ class Bench:
     def warm_up(self, servers: dict[str, Server], scenario: Scenario, cookie: str) -> None:
         """Connection pools, caches, first-use allocations: not part of any round."""
         seconds = min(1.0, max(0.2, self.opts.duration / 5))
-        for server in servers.values():
+        for server in servers.values():  # (the authz target warms the gateway's decisions too)
             load.run_python(server.port, load.Load(scenario.method, scenario.path,
                                                    (("Cookie", cookie),), scenario.body_size,
                                                    self.opts.connections, seconds))
 
-    def measure(self, row: Row, server: Server, scenario: Scenario, cookie: str) -> None:
+    def measure(self, row: Row, server: Server, scenario: Scenario, cookie: str,
+                also: list[int] | None = None,
+                audit: targets.AuditCounter | None = None) -> None:
+        """One run; `also`: more processes whose CPU counts (forward-auth: the gateway
+        deciding for nginx); `audit`: count the gateway's audit lines of this run."""
         spec = load.Load(scenario.method, scenario.path, (("Cookie", cookie),),
                          scenario.body_size, self.opts.connections, self.opts.duration)
         if self.opts.wait_quiet:
@@ -181,10 +198,15 @@ class Bench:
         pids = server.pids()
         reset_peak(pids)
         generator = "wrk" if self.opts.use_wrk else "python"
-        meter = CpuMeter(pids, self.upstream.pids() if self.upstream else [])
+        if audit is not None:
+            audit.mark()
+        meter = CpuMeter(pids + (also or []), self.upstream.pids() if self.upstream else [])
         sample = load.run_load(server.port, spec, self.folder, generator)
         used, other = meter.stop()
-        row.samples.append(dataclasses.replace(sample, cpu_target=used, cpu_other=other))
+        audited = audit.wait_for(sample.requests) if audit is not None else -1
+        row.samples.append(dataclasses.replace(
+            sample, cpu_target=used, cpu_other=other, audited=audited,
+            cpu_us=meter.target_s / max(1, sample.requests) * 1e6))
         largest, total = server.rss_mb("VmHWM")
         row.rss_mb, row.rss_total_mb = max(row.rss_mb, largest), max(row.rss_total_mb, total)
         row.pss_mb = max(row.pss_mb, server.rss_mb("Pss")[0])
