@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bench import httpclient
+from bench.procs import free_port
 from bench.scenarios import SCENARIOS, Scenario
 from bench.upstream import ShopProtocol
 
@@ -88,7 +89,7 @@ async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
     up_port = int(shop.sockets[0].getsockname()[1])
     upstream = f"http://127.0.0.1:{up_port}"
     gc_config = GatewayConfig(config, state, upstream)
-    settings = load_settings(gc_config.write(0, 1))
+    settings = load_settings(gc_config.write(free_port(), 1))
     if prepare is not None:
         await prepare()
     # served exactly as `csr-gateway run` serves it (its GC settings included)

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import budget, growth, httpclient, load, nginx, shared_memory, targets
+from bench import (
+    breakdown,
+    budget,
+    growth,
+    httpclient,
+    load,
+    nginx,
+    shared_memory,
+    soak,
+    targets,
+)
 from bench.procs import CpuMeter, Server, free_port, reset_peak, wait_quiet
 from bench.report import Report, Row, plot, render
 from bench.scenarios import SCENARIOS, Scenario, login, probe
@@ -45,6 +55,7 @@ class Options:
     config: Path
     policies: Path | None
     wait_quiet: float
+    soak_minutes: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
@@ -66,7 +77,7 @@ class Options:
             sessions=args.sessions, session_requests=not args.quick,
             config=Path(args.config) if args.config else targets.default_config(),
             policies=Path(args.policies).resolve() if args.policies else None,
-            wait_quiet=args.wait_quiet)
+            wait_quiet=args.wait_quiet, soak_minutes=args.soak)
 
     @property
     def use_wrk(self) -> bool:
@@ -113,6 +124,8 @@ class Bench:
                         targets.drop_redis_keys(config.redis_prefix)
             if self.opts.with_budget:
                 self.memory_budget(config)
+            if self.opts.soak_minutes:
+                self.soak_budget(config)
         self.report.budget[:0] = budget.throughput_lines(self.report)
         return self.report
 
@@ -247,6 +260,14 @@ class Bench:
         self.report.extra["streams"] = streams
         self.report.budget += [budget.stream_line(s) for s in streams]
 
+    def soak_budget(self, config: targets.GatewayConfig) -> None:
+        if not targets.redis_up():
+            self.report.notes.append("soak not run: it needs Redis on 127.0.0.1:6379")
+            return
+        result = soak.soak(config, self.opts.soak_minutes, self.opts.sessions)
+        self.report.extra["soak"] = result
+        self.report.budget += soak.lines(result, budget.MB_PER_WORKER)
+
     def memory_budget(self, config: targets.GatewayConfig) -> None:
         path = config.write(free_port(), 1)
         result = budget.memory(path, self.opts.sessions, self.opts.session_requests)
@@ -291,11 +312,18 @@ def main(args: argparse.Namespace) -> int:
     growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
         report = Bench(opts, Path(tmp)).run()
+        if not args.no_breakdown:
+            report.extra["breakdown"] = breakdown.run(opts.config, quick=args.quick)
         if args.growth:
             growth_text, report.extra["growth"] = growth.run(Path(tmp) / "growth", opts.config,
                                                              quick=args.quick)
     print(describe(report))
     print(render(report))
+    if "soak" in report.extra:
+        print("\nSoak at half load, RSS of the worker:\n" + soak.curve_table(report.extra["soak"]))
+    if "breakdown" in report.extra:
+        print("\nWhere the time goes in one request (in-process, off the load):\n"
+              + breakdown.table(report.extra["breakdown"]))
     if growth_text:
         print("\n" + growth_text)
     if args.json:
