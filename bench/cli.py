@@ -51,6 +51,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
                        help="exit 1 when a budget line is missed")
     bench.add_argument("--json", metavar="FILE", help="write every number as JSON")
     bench.add_argument("--plot", metavar="PNG", help="bar chart (needs matplotlib)")
+    bench.add_argument("--growth-plot", metavar="PNG",
+                       help="with --growth: cost against size, log-log (needs matplotlib)")
     return bench
 
 

@@ -306,7 +306,7 @@ def describe(report: Report) -> str:
 
 def main(args: argparse.Namespace) -> int:
     opts = Options.from_args(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
+    if (args.plot or args.growth_plot) and importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("csr-gateway bench: --plot needs matplotlib: "
                          "pip install -e '.[bench]' (or leave --plot out)")
     growth_text = ""
@@ -330,6 +330,8 @@ def main(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
     if args.plot:
         plot(report, Path(args.plot))
+    if args.growth_plot and "growth" in report.extra:
+        growth.plot(report.extra["growth"], Path(args.growth_plot))
     sys.stdout.flush()
     missed = [b for b in report.budget if not b.met]
     return 1 if missed and args.fail_on_budget else 0
