@@ -24,19 +24,24 @@ SCENARIOS = ("buyer", "csr")
 
 
 def measure(config: Path, quick: bool) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="csrgw-breakdown-") as tmp:
+        for name in SCENARIOS:
+            found[name] = _one(config, Path(tmp), name, quick)
+    return found
+
+
+def _one(config: Path, state: Path, name: str, quick: bool) -> dict[str, Any]:
     from bench import inproc, stages
 
-    found: dict[str, Any] = {}
-    for name in SCENARIOS:
-        with tempfile.TemporaryDirectory(prefix="csrgw-breakdown-") as tmp:
-            settings = stages.settings_for(config, Path(tmp))
-            costs = asyncio.run(stages.measure(settings, 1_000 if quick else 5_000,
-                                               acting=name == "csr"))
-        whole = inproc.run(config, name, 300 if quick else 1_000, 16, 2 if quick else 5)
-        direct = next(c.us_per_request for c in whole if c.name == "direct")
-        own = {c.name: c.us_per_request - direct for c in whole if c.name != "direct"}
-        found[name] = {"stages": costs, "own_us": own}
-    return found
+    settings = stages.settings_for(config, state)  # seeded once, then reused
+    costs = asyncio.run(stages.measure(settings, 500 if quick else 5_000,
+                                       acting=name == "csr"))
+    whole = inproc.run(config, name, 200 if quick else 1_000, 16, 1 if quick else 5,
+                       state=state)
+    direct = next(c.us_per_request for c in whole if c.name == "direct")
+    own = {c.name: c.us_per_request - direct for c in whole if c.name != "direct"}
+    return {"stages": costs, "own_us": own}
 
 
 def stage_sum(costs: dict[str, float]) -> float:

@@ -137,15 +137,18 @@ def table(costs: list[Cost]) -> str:
 
 
 def run(config: Path, scenario: str, requests: int, connections: int, rounds: int,
-        prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        state: Path | None = None) -> list[Cost]:
+    """`state`: a folder of ours whose seeded directory is reused (argon2 is slow)."""
     from gateway.server import install_uvloop
 
     install_uvloop()
     with tempfile.TemporaryDirectory(prefix="csrgw-inproc-") as tmp:
         from bench.targets import GatewayConfig
 
-        GatewayConfig(config, Path(tmp), "http://127.0.0.1:9").seed()
-        return asyncio.run(measure(config, Path(tmp), SCENARIOS[scenario], requests,
+        folder = state or Path(tmp)
+        GatewayConfig(config, folder, "http://127.0.0.1:9").seed()  # once per folder
+        return asyncio.run(measure(config, folder, SCENARIOS[scenario], requests,
                                    connections, rounds, prepare))
 
 

@@ -12,6 +12,8 @@ import os
 import platform
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,16 @@ class Bench:
         self.stack.callback(server.stop)
         return server.start()
 
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Seconds per phase, printed at the end (the default run must stay short)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            seconds = self.report.extra.setdefault("seconds", {})
+            seconds[phase] = seconds.get(phase, 0.0) + time.monotonic() - started
+
     def run(self) -> Report:
         with self.stack:
             upstream = self.start(targets.upstream(self.folder, self.opts.upstream == "nginx",
@@ -118,14 +130,17 @@ class Bench:
                                              "in Redis, which is not on 127.0.0.1:6379")
                     continue
                 try:
-                    self.group(config, upstream, workers)
+                    with self.timed(f"{workers} worker{'s' if workers > 1 else ''}"):
+                        self.group(config, upstream, workers)
                 finally:
                     if workers > 1:
                         targets.drop_redis_keys(config.redis_prefix)
             if self.opts.with_budget:
-                self.memory_budget(config)
+                with self.timed("memory"):
+                    self.memory_budget(config)
             if self.opts.soak_minutes:
-                self.soak_budget(config)
+                with self.timed("soak"):
+                    self.soak_budget(config)
         self.report.budget[:0] = budget.throughput_lines(self.report)
         return self.report
 
@@ -165,9 +180,11 @@ class Bench:
                                      cookies[name], cpu,
                                      audit if target == "authz" else None)
             if workers == 1 and self.opts.with_budget:
-                self.latency_budget(upstream, servers, cookies[names[0]])
+                with self.timed("latency"):
+                    self.latency_budget(upstream, servers, cookies[names[0]])
         if workers == 1 and self.opts.with_budget:
-            self.stream_budget(config)
+            with self.timed("streaming"):
+                self.stream_budget(config)
 
     def cookie(self, config: targets.GatewayConfig, gateway: Server, scenario: Scenario) -> str:
         name = config.cookie_name()
@@ -305,15 +322,18 @@ def describe(report: Report) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     opts = Options.from_args(args)
     if (args.plot or args.growth_plot) and importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("csr-gateway bench: --plot needs matplotlib: "
                          "pip install -e '.[bench]' (or leave --plot out)")
     growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
-        report = Bench(opts, Path(tmp)).run()
+        bench = Bench(opts, Path(tmp))
+        report = bench.run()
         if not args.no_breakdown:
-            report.extra["breakdown"] = breakdown.run(opts.config, quick=args.quick)
+            with bench.timed("breakdown"):
+                report.extra["breakdown"] = breakdown.run(opts.config, quick=args.quick)
         if args.growth:
             growth_text, report.extra["growth"] = growth.run(Path(tmp) / "growth", opts.config,
                                                              quick=args.quick)
@@ -326,6 +346,9 @@ def main(args: argparse.Namespace) -> int:
               + breakdown.table(report.extra["breakdown"]))
     if growth_text:
         print("\n" + growth_text)
+    seconds = report.extra.get("seconds", {})
+    print(f"\nThe bench took {time.monotonic() - started:.0f} s: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
     if args.plot:

@@ -80,6 +80,7 @@ def _run(server: Server, config: targets.GatewayConfig, sids: list[str], minutes
     seconds = max(1.0, minutes * 60 / points)
     curve: list[dict[str, float]] = [{"t_s": 0.0, "rss_mb": status_kb(pid, "VmRSS") / 1024}]
     started, served, errors, bad = time.monotonic(), 0, 0, 0
+    statuses: dict[int, int] = {}
     offset = 0
     for _ in range(points):
         batch = raws[offset:] + raws[:offset]  # every session in turn, across segments
@@ -90,12 +91,15 @@ def _run(server: Server, config: targets.GatewayConfig, sids: list[str], minutes
         served += len(result.latencies)
         errors += result.errors
         bad += sum(n for status, n in result.statuses.items() if status != 200)
+        for status, n in result.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
         curve.append({"t_s": time.monotonic() - started,
                       "rss_mb": status_kb(pid, "VmRSS") / 1024,
                       "p99_ms": result.percentile_ms(99), "rps": result.rps})
     settled = curve[max(1, round(len(curve) * SETTLE))]["rss_mb"]
     return {"minutes": minutes, "sessions": len(sids), "rate": rate,
             "saturation": saturation, "served": served, "errors": errors, "non_200": bad,
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
             "curve": curve, "settled_mb": settled, "final_mb": curve[-1]["rss_mb"],
             "growth_mb": max(p["rss_mb"] for p in curve[1:]) - settled,
             "peak_mb": status_kb(pid, "VmHWM") / 1024}
@@ -113,7 +117,8 @@ def curve_table(result: dict[str, Any]) -> str:
 def lines(result: dict[str, Any], limit_mb: float) -> list[BudgetLine]:
     note = (f"{result['minutes']:g} min at {result['rate']:.0f} req/s (half of "
             f"{result['saturation']:.0f}); {result['served']:,} answered, "
-            f"{result['non_200'] + result['errors']} not 200")
+            f"{result['non_200'] + result['errors']} not 200 "
+            f"(statuses {result['statuses']}, {result['errors']} connection errors)")
     return [
         BudgetLine(f"soak: RSS growth after the first fifth, {result['sessions']:,} sessions",
                    result["growth_mb"] if not result["non_200"] else float("inf"), FLAT_MB,
