@@ -44,11 +44,11 @@ def extra_facts(count: int, same_group: bool) -> str:
 
 def decision_us(settings: Any, policies: Path, calls: int) -> dict[str, float]:
     """Uncached (the cache emptied before each call) and cached decisions, in us."""
-    from gateway.domain import Actor
-    from gateway.policy.tools import Bench
+    from gateway.core.domain import Actor
+    from gateway.policylab.harness import Harness
 
     started = time.perf_counter()
-    bench = Bench(settings, policies)
+    bench = Harness(settings, policies)
     load_s = time.perf_counter() - started
     # facts ids as the live directory gives them: without them nothing is cached
     directory = dataclasses.replace(bench.directory, facts={
@@ -88,7 +88,7 @@ def policy_growth(config: Path, sizes: tuple[int, ...] = POLICY_SIZES,
 
 def policy_point(config: Path, tmp: Path, size: int, same_group: bool, calls: int
                  ) -> dict[str, Any]:
-    from gateway.config import load_settings
+    from gateway.config.load import load_settings
 
     settings = load_settings(config)
     decision_us(settings, settings.policies_dir, 10)  # first use loads the engine library
@@ -113,7 +113,7 @@ def _rss_mb() -> float:
 def grown_directory(base: Any, size: int) -> Any:
     """The seed directory plus `size` buyers in size/10 companies, all assigned to
     csr-carol (an assignment each): what the hot path reads, built straight in memory."""
-    from gateway.domain import Company, DirectorySnapshot
+    from gateway.core.domain import Company, DirectorySnapshot
 
     users, companies = dict(base.users), dict(base.companies)
     count = max(1, size // 10)
@@ -135,12 +135,12 @@ def directory_growth(config: Path, sizes: tuple[int, ...] = DIRECTORY_SIZES,
                      calls: int = 300) -> list[dict[str, Any]]:
     """Decisions against a directory of `size` more users (and CSR assignments): page
     (buyer), impersonation (CSR as a buyer); memory of the snapshot (tracemalloc)."""
-    from gateway.config import load_settings
-    from gateway.domain import Actor
-    from gateway.policy.tools import Bench
+    from gateway.config.load import load_settings
+    from gateway.core.domain import Actor
+    from gateway.policylab.harness import Harness
 
     settings = load_settings(config)
-    bench = Bench(settings)
+    bench = Harness(settings)
     page = settings.pages["storefront"]
     rows = []
     for size in sizes:
@@ -204,7 +204,7 @@ async def _session_growth(counts: tuple[int, ...], probes: int) -> list[dict[str
     import redis
 
     from bench.memory import make_sessions
-    from gateway.sessions import RedisSessions
+    from gateway.sessions.redis import RedisSessions
 
     prefix = f"csrgw-bench-growth-{secrets.token_hex(6)}:"
     sync = redis.Redis.from_url(targets.REDIS_URL)

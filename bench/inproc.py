@@ -81,8 +81,8 @@ async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
                   prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
     from bench.minproxy import make_app
     from bench.targets import GatewayConfig
-    from gateway.config import load_settings
-    from gateway.server import start_gateway
+    from gateway.app.server import start_gateway
+    from gateway.config.load import load_settings
 
     loop = asyncio.get_running_loop()
     shop = await loop.create_server(ShopProtocol, "127.0.0.1", 0)
@@ -140,7 +140,7 @@ def run(config: Path, scenario: str, requests: int, connections: int, rounds: in
         prepare: Callable[[], Awaitable[None]] | None = None,
         state: Path | None = None) -> list[Cost]:
     """`state`: a folder of ours whose seeded directory is reused (argon2 is slow)."""
-    from gateway.server import install_uvloop
+    from gateway.app.server import install_uvloop
 
     install_uvloop()
     with tempfile.TemporaryDirectory(prefix="csrgw-inproc-") as tmp:

@@ -93,7 +93,7 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-class Bench:
+class Harness:
     def __init__(self, opts: Options, folder: Path) -> None:
         self.opts = opts
         self.folder = folder
@@ -329,7 +329,7 @@ def main(args: argparse.Namespace) -> int:
                          "pip install -e '.[bench]' (or leave --plot out)")
     growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
-        bench = Bench(opts, Path(tmp))
+        bench = Harness(opts, Path(tmp))
         report = bench.run()
         if not args.no_breakdown:
             with bench.timed("breakdown"):
