@@ -62,6 +62,24 @@ refusal(actor, buyer, why) if
 # company-wide rule would read `buyer.company`, e.g. `requires_mfa(_a, b) if b.company = "acme";`.
 requires_mfa(_actor, buyer) if "mfa_required" in buyer.tags;
 
+# `allow_write(actor, buyer)`: may a CSR acting read-only for this buyer switch to write
+# mode (POST /_gateway/impersonate/mode)? `actor` is the CSR as themselves. Asked with
+# `impersonation.default_mode: read`; no rule means nobody may. Here: the CSR the buyer's
+# company is assigned to (who may act for the buyer at all, see `allow_impersonation`).
+allow_write(actor, buyer) if
+    group in actor.groups and impersonator_group(group) and cut and
+    buyer.company in actor.assigned_companies;
+
+# `unmask(actor, buyer, field)`: may this CSR see `field` (a name from the `masking:`
+# configuration: card, email, phone or the operator's own) of the buyer unmasked? No rule
+# means everything configured stays masked. Here: CSRs with the feature
+# "see_contact_details" see e-mail addresses and phone numbers; card numbers never.
+unmasked_by_feature("email", "see_contact_details");
+unmasked_by_feature("phone", "see_contact_details");
+
+unmask(actor, _buyer, field) if
+    unmasked_by_feature(field, feature) and feature in actor.features;
+
 # The gateway's admin area: `allow_admin(actor, action, resource)` (action "read" or
 # "manage", resource: AdminResource). Administrators only, never while acting for a buyer.
 admin_group("Administrator");
@@ -79,5 +97,7 @@ allow_admin(actor, "read", resource) if
 # Self-checks: run at every load; a failing one keeps the old policy serving.
 ?= impersonator_group("CSR");
 ?= not impersonator_group("Administrator");
+# Card numbers are never shown whole.
+?= not unmasked_by_feature("card", _);
 # Every impersonator group is privileged: a CSR can never be anyone's buyer (nor their own).
 ?= not (impersonator_group(group) and not privileged_group(group));

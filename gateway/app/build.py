@@ -14,14 +14,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
+from gateway.core import i18n
 from gateway.core.assets import STATIC, TEMPLATES
 from gateway.core.settings import Settings
 from gateway.directory import Directory
+from gateway.directory.passwords import hasher_for
 from gateway.directory.revisions import RevisionBoard
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
 from gateway.pipeline import chain as pipeline
-from gateway.pipeline.forward import client_session, upstream_pool
+from gateway.pipeline.forward import client_session, defer_expect, upstream_pool
 from gateway.policy import PolicyEngine
 from gateway.policy.constants import policy_constants
 from gateway.request.hygiene import HeaderPolicy
@@ -39,7 +41,7 @@ from gateway.services.throttle import LoginThrottle
 from gateway.sessions import redisconn
 from gateway.sessions.redis import RedisSessions
 from gateway.sessions.store import MemorySessions, SessionStore
-from gateway.web import account, admin, me, ops, select_user, stepup
+from gateway.web import account, admin, language, me, mode, ops, select_user, stepup
 from gateway.web import sso as oidc_pages
 
 log = logging.getLogger("csr_gateway")
@@ -47,9 +49,7 @@ log = logging.getLogger("csr_gateway")
 
 def make_templates() -> jinja2.Environment:
     # the templates ship with the package: no stat() of the file on every render
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              auto_reload=False)
+    return i18n.environment(TEMPLATES, auto_reload=False)
 
 
 def make_sessions(settings: Settings) -> SessionStore:
@@ -74,7 +74,8 @@ def audit_config(settings: Settings) -> AuditConfig:
 async def build_gateway(settings: Settings) -> Gateway:
     """Everything validated and loaded before the port opens; any failure stops start-up."""
     policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
-    directory = await Directory.open(settings.directory.url, settings.directory.seed)
+    directory = await Directory.open(settings.directory.url, settings.directory.seed,
+                                     hasher_for(settings.directory))
     header_names = settings.headers.all()
     sessions = make_sessions(settings)
     if isinstance(sessions, RedisSessions):
@@ -216,6 +217,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
     r.add_post(f"{g}/reauth", stepup.password_again)
     r.add_route("*", f"{g}/account", me.account)
+    language.add_routes(app)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)
     r.add_get(f"{g}/select-user", select_user.select_user)
@@ -223,6 +225,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/impersonate", select_user.start)
     r.add_post(f"{g}/impersonate/stop", select_user.stop)
     r.add_post(f"{g}/impersonate/switch", select_user.switch)
+    r.add_post(f"{g}/impersonate/mode", mode.switch_mode)
     r.add_get(f"{g}/healthz", ops.healthz)
     r.add_get(f"{g}/readyz", ops.readyz)
     r.add_get(f"{g}/metrics", ops.metrics)
@@ -231,7 +234,7 @@ def add_routes(app: web.Application) -> None:
     r.add_route("*", f"{g}/authz/{{tail:.*}}", ops.authz)
     r.add_static(f"{g}/static", STATIC, append_version=False)
     admin.add_routes(app)
-    r.add_route("*", "/{tail:.*}", pipeline.proxy, expect_handler=pipeline.defer_expect)
+    r.add_route("*", "/{tail:.*}", pipeline.proxy, expect_handler=defer_expect)
 
 
 __all__ = ["build_gateway", "create_app", "reload_policy"]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from gateway.defaults import POLICIES
+
 CONFIG = """\
 # csr-gateway configuration for your shop (written by `csr-gateway init`).
 # Every relative path here is relative to this file. docs/configuration.md lists every key;
@@ -39,6 +41,8 @@ sessions:
 impersonation:
   reason_required: true         # a ticket or reason before acting for a buyer
   max_minutes: 30
+  default_mode: read            # look first; "Switch to write mode" (policy allow_write)
+                                # before anything changes for the buyer
 
 assertion:
   algorithm: EdDSA              # the shop verifies the JWT with /_gateway/.well-known/jwks.json
@@ -165,8 +169,6 @@ def starter_policy(text: str, pages: set[str]) -> str:
 
 def write_starter(target: str | Path, force: bool = False) -> int:
     """Write the starter layout into `target`; refuse to overwrite unless `force`."""
-    from gateway.defaults import POLICIES
-
     root = Path(target)
     files = {
         root / "config" / "gateway.yaml": CONFIG,

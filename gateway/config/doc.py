@@ -39,6 +39,25 @@ MEANINGS: dict[str, str] = {
     "sessions.redis_connect_timeout": "seconds to connect to Redis",
     "sessions.redis_socket_timeout": "seconds for each Redis command; a frozen Redis is a 503 "
                                      "after this (timeouts are never retried)",
+    "impersonation.default_mode": "`write` (today's behaviour) or `read`: an impersonation starts "
+                                  "read-only, every state-changing route is refused (403 "
+                                  "`read_only_impersonation`) until the CSR switches to write "
+                                  "mode (`POST /_gateway/impersonate/mode`, policy `allow_write`); "
+                                  "`csr-gateway init` writes `read`",
+    "masking.json_max_bytes": "largest JSON response (after decompression) masked by path on a "
+                              "masked page; a larger one is refused (502 "
+                              "`masking_body_too_large`), never sent half-masked",
+    "masking.max_decompressed_bytes": "largest gzip/deflate response opened to mask it (text "
+                                      "streams; this only stops compression bombs)",
+    "masking.window_chars": "characters held back while text streams, so a value split across "
+                            "chunks is still found; every pattern's longest match must fit",
+    "masking.patterns": "the operator's own patterns: `name: regex` or `name: {regex, "
+                        "keep_last}` (bounded repetitions only), beside the built-in `card`, "
+                        "`email`, `phone`",
+    "masking.pages": "per page name (or `*` for every other page): `text` (pattern names masked "
+                     "in HTML, text and JSON strings) and `json` (`path: field`, e.g. "
+                     "`orders[].card: card`); applied while a CSR acts for a buyer unless the "
+                     "policy's `unmask(actor, buyer, field)` holds (docs/impersonation.md)",
     "impersonation.step_up_minutes": "a start needs an authentication this recent (OIDC "
                                      "`auth_time`, or the password entry); otherwise the CSR re-"
                                      "authenticates and the start continues; `0`: at every start",
@@ -76,6 +95,11 @@ MEANINGS: dict[str, str] = {
                      "`postgresql+asyncpg://...`",
     "directory.seed": "YAML loaded into an empty directory",
     "directory.refresh_seconds": "how often a replica checks for directory changes",
+    "directory.password_time_cost": "argon2 passes for new password hashes (argon2-cffi's "
+                                     "default; `check` warns below 2)",
+    "directory.password_memory_kib": "argon2 memory per hash in KiB (default 64 MiB; `check` "
+                                      "warns below 19456, OWASP's floor)",
+    "directory.password_parallelism": "argon2 lanes per hash",
     "sessions.store": "`memory` or `redis` (replicas)",
     "sessions.redis_url": "Redis for sessions",
     "sessions.redis_prefix": "prefix of every Redis key the gateway writes",
@@ -160,6 +184,9 @@ def _rows() -> list[tuple[str, Any]]:
         instance = cls()
         rows += [(f"{section}.{f.name}", getattr(instance, f.name))
                  for f in dataclasses.fields(cls)]
+    masking = defaults.masking  # its own parser (config/masking.py): nested rules
+    rows += [(f"masking.{f.name}", getattr(masking, f.name) or None)
+             for f in dataclasses.fields(masking)]
     return rows
 
 
@@ -203,13 +230,13 @@ def _masked(section: str, key: str, value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def _as_data(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [_as_data(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+        return {k: _as_data(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
@@ -220,13 +247,22 @@ def effective(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {"listen": {"host": settings.host, "port": settings.port}}
     for key in TOP_FIELDS:
         if key not in ("host", "port"):
-            out[key] = _masked("", key, _plain(getattr(settings, key)))
+            out[key] = _masked("", key, _as_data(getattr(settings, key)))
     for section in SECTIONS:
         values = dataclasses.asdict(getattr(settings, section))
-        out[section] = {k: _masked(section, k, _plain(v)) for k, v in values.items()}
+        out[section] = {k: _masked(section, k, _as_data(v)) for k, v in values.items()}
     out["pages"] = {name: {"title": p.title, "sensitive": p.sensitive, "public": p.public}
                     for name, p in settings.pages.items()}
-    out["routes"] = [_plain(r) for r in settings.routes]
+    out["routes"] = [_as_data(r) for r in settings.routes]
+    masking = settings.masking
+    out["masking"] = {
+        "json_max_bytes": masking.json_max_bytes,
+        "max_decompressed_bytes": masking.max_decompressed_bytes,
+        "window_chars": masking.window_chars,
+        "patterns": {n: {"regex": p.regex, "keep_last": p.keep_last}
+                     for n, p in masking.patterns.items()},
+        "pages": {n: {"text": list(m.text), "json": dict(m.json)}
+                  for n, m in masking.pages.items()}}
     return out
 
 

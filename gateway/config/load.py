@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.audit.anchor import valid_anchor
 from gateway.config import env as configenv
+from gateway.config import masking as masking_config
 from gateway.config import oidc as oidc_config
 from gateway.config.yamlsrc import ConfigError, KeyPath, Source, load, loads
 from gateway.core.domain import Page
@@ -43,6 +45,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("assertion", "algorithm"): ("EdDSA", "RS256", "ES256", "HS256"),
     ("audit", "sink"): ("file", "stdout", "both"),
     ("audit", "fsync"): ("always", "interval", "never"),
+    ("impersonation", "default_mode"): ("read", "write"),
 }
 TOP_FIELDS = ("host", "port", "workers", "state_dir", "policies_dir", "watch_policies",
               "trusted_proxies", "deny_headers", "require_c_parser", "public_url",
@@ -64,7 +67,7 @@ def build(src: Source, base: Path) -> Settings:
     data = src.data if isinstance(src.data, dict) else {}
     if not isinstance(src.data, dict):
         src.problem((), "the configuration must be a mapping")
-    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login"}
+    known = set(SECTIONS) | set(TOP_FIELDS) | {"listen", "pages", "routes", "login", "masking"}
     for key in data:
         if key not in known:
             src.problem((key,), f"unknown key (expected one of: {', '.join(sorted(known))})")
@@ -78,9 +81,11 @@ def build(src: Source, base: Path) -> Settings:
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     top["login"] = _login(src, _mapping(src, data, "login"), base)
+    top["masking"] = masking_config.parse(src, data.get("masking"), top["pages"])
     _check_impersonation(src, top["impersonation"], top["assertion"])
     _check_listen(src, top)
     _check_audit(src, top["audit"])
+    _check_password_cost(src, top["directory"])
     oidc_config.check(src, top["login"], top.get("public_url"))
     src.raise_if_problems()
     return Settings(source=src.file, **_anchored(top, base))
@@ -147,11 +152,20 @@ def _check_listen(src: Source, top: dict[str, Any]) -> None:
 
 
 def _check_audit(src: Source, audit: AuditSettings) -> None:
-    from gateway.audit.anchor import valid_anchor
-
     if not valid_anchor(audit.anchor):
         src.problem(("audit", "anchor"), f"expected none, directory, or a redis:// or "
                     f"postgresql:// URL, got {audit.anchor!r}")
+
+
+def _check_password_cost(src: Source, directory: DirectorySettings) -> None:
+    """argon2's own limits: at least one pass and lane, 8 KiB of memory per lane."""
+    for key in ("password_time_cost", "password_parallelism"):
+        if getattr(directory, key) < 1:
+            src.problem(("directory", key), f"must be at least 1, got {getattr(directory, key)}")
+    if directory.password_memory_kib < 8 * max(directory.password_parallelism, 1):
+        src.problem(("directory", "password_memory_kib"),
+                    f"must be at least 8 KiB per lane ({8 * directory.password_parallelism}), "
+                    f"got {directory.password_memory_kib}")
 
 
 def _check_impersonation(src: Source, imp: ImpersonationSettings,

@@ -41,6 +41,7 @@ class User:
     assigned_companies: tuple[str, ...] = ()
     ip_fence: tuple[str, ...] = ()
     allow_assistance: bool = False
+    language: str = ""  # the person's choice for the gateway's pages; "": the browser's
 
     @property
     def display_name(self) -> str:
@@ -85,6 +86,7 @@ class Impersonation:
     reason: str
     started_at: float
     return_to: str = "/"
+    mode: str = "write"  # read: every state-changing request is refused until switched
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +101,7 @@ class Actor:
     @property
     def effective(self) -> User:
         return self.acting_as or self.user
+
+    def alone(self) -> Actor:
+        """The real person as themselves: what an impersonation's own questions are asked of."""
+        return Actor(self.user, None, None, self.directory_version)

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from gateway.core.domain import Page
+from gateway.core.maskrules import MaskingSettings
 
 IDENTITY_HEADERS = ("user", "company", "groups", "impersonator", "request_id", "assertion")
 
@@ -40,6 +41,10 @@ class DirectorySettings:
     url: str = "sqlite+aiosqlite:///var/directory.sqlite3"
     seed: Path | None = None
     refresh_seconds: float = 1.0
+    # argon2's cost for new password hashes: argon2-cffi's defaults (RFC 9106)
+    password_time_cost: int = 3
+    password_memory_kib: int = 65_536
+    password_parallelism: int = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class ImpersonationSettings:
     require_consent: bool = False
     notify_webhook: str | None = None
     step_up_minutes: int = 10  # a start needs an authentication this recent; 0: every start
+    default_mode: str = "write"  # read: an impersonation starts read-only
 
 
 @dataclass(frozen=True)
@@ -185,3 +191,4 @@ class Settings:
     ops: OpsSettings = field(default_factory=OpsSettings)
     login: LoginSettings = field(default_factory=LoginSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    masking: MaskingSettings = field(default_factory=MaskingSettings)

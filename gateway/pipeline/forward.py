@@ -14,6 +14,7 @@ from gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.pipeline import maskstream
 from gateway.pipeline.banner import BannerInjector, wants_banner
 from gateway.request import hygiene
 from gateway.runtime.context import RequestContext
@@ -23,6 +24,18 @@ from gateway.services.upstream import PoolConfig, UpstreamPool, UpstreamResponse
 
 CHUNK = 64 * 1024
 WHOLE_BODY = 64 * 1024  # bodies of known length up to this are read, then sent at once
+
+
+async def continue_if_expected(request: web.Request) -> None:
+    """100-continue only after authentication and policy said yes (see `defer_expect`)."""
+    if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+async def defer_expect(request: web.Request) -> None:
+    """aiohttp would answer 100-continue before any check; the pipeline does it later."""
+    if request.headers.get("Expect", "").lower() not in ("", "100-continue"):
+        raise web.HTTPExpectationFailed()
 
 
 def client_session(gw: Gateway) -> aiohttp.ClientSession:
@@ -64,7 +77,8 @@ class RequestBody:
 
 
 async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_path: str,
-                  headers: list[tuple[str, str]], banner: bytes | None) -> web.StreamResponse:
+                  headers: list[tuple[str, str]], banner: bytes | None,
+                  mask: maskstream.MaskPlan | None = None) -> web.StreamResponse:
     up = gw.settings.upstream
     limit = gw.settings.limits.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -84,7 +98,7 @@ async def forward(request: web.Request, gw: Gateway, ctx: RequestContext, wire_p
     gw.inflight_by[share] = mine + 1
     try:
         async with _Upstream(gw, request, target, headers, body) as upstream:
-            return await _relay(request, gw, ctx, upstream, banner)
+            return await _relay(request, gw, ctx, upstream, banner, mask)
     finally:
         gw.inflight -= 1
         left = gw.inflight_by.pop(share) - 1
@@ -131,16 +145,23 @@ class _Upstream:
 
 
 async def _relay(request: web.Request, gw: Gateway, ctx: RequestContext,
-                 upstream: UpstreamResponse, banner: bytes | None) -> web.StreamResponse:
+                 upstream: UpstreamResponse, banner: bytes | None,
+                 mask: maskstream.MaskPlan | None) -> web.StreamResponse:
     response = _response_head(request, gw, ctx, upstream)
-    injector = None
-    encoding = upstream.headers.get("Content-Encoding", "")
+    injector: BannerInjector | maskstream.Chain | None = None
+    masked = maskstream.body_filter(mask, request.method, upstream) if mask else None
+    encoding = "" if masked else upstream.headers.get("Content-Encoding", "")
     if banner is not None and request.method != "HEAD" and wants_banner(
             upstream.headers.get("Content-Type", ""), encoding):
         injector = BannerInjector(banner, encoding, gw.settings.limits.banner_max_bytes)
         response.headers.popall("Content-Length", None)
         response.headers.popall("Content-Encoding", None)
         response.headers.popall("ETag", None)
+    if masked is not None:  # the masker opens the body; the banner goes into what it gives
+        maskstream.masked_head(response)
+        injector = maskstream.Chain(masked, injector)
+        if masked.whole:
+            return await maskstream.send_whole(request, ctx, upstream, response, injector)
     size = upstream.content_length
     if size is not None and size <= WHOLE_BODY and not (injector and injector.decoder):
         return await _whole(request, ctx, upstream, response, injector)
@@ -188,8 +209,8 @@ def _response_head(request: web.Request, gw: Gateway, ctx: RequestContext,
 
 
 async def _whole(request: web.Request, ctx: RequestContext, upstream: UpstreamResponse,
-                 response: web.StreamResponse, injector: BannerInjector | None
-                 ) -> web.StreamResponse:
+                 response: web.StreamResponse,
+                 injector: BannerInjector | maskstream.Chain | None) -> web.StreamResponse:
     """A small body of known length is read first, then sent with the head in one write
     (and, with the banner in it, with its own Content-Length instead of chunks). A shop that
     stops or stalls inside it gets a clean 502 or 504, not a cut page."""

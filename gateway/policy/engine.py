@@ -40,7 +40,11 @@ IMPERSONATION_RULE = "allow_impersonation"  # (Principal, User)
 REFUSAL_RULE = "impersonation_refused"      # (Principal, User, why): the denial's reason
 MFA_RULE = "requires_mfa"                  # (Principal, User): a second factor is needed
 ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
+WRITE_RULE = "allow_write"                # (Principal, User): a read-only one may write
+UNMASK_RULE = "unmask"                    # (Principal, User, field): show it unmasked
 QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE, MFA_RULE)
+# asked too, but a policy may leave them out: then nobody writes from read-only, all stays masked
+OPTIONAL_QUESTIONS = (WRITE_RULE, UNMASK_RULE)
 SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",
               REFUSAL_RULE: "impersonation_refused(actor, buyer, why)",
@@ -210,6 +214,32 @@ class PolicyEngine:
                 return False  # a policy without the rule asks for no second factor
             log.exception("policy rule %s failed; asking for MFA", MFA_RULE)
             return True
+
+    def allow_write(self, actor: Actor, buyer: User,
+                    directory: DirectorySnapshot | None = None) -> Decision:
+        """May the CSR (as themselves) switch to write mode for this buyer? No rule: no."""
+        key = decision_key("write", directory, actor.user, actor.acting_as, buyer)
+        return self._decided(key, self._ask_optional, WRITE_RULE, "write_not_allowed",
+                             actor, buyer, directory)
+
+    def unmask(self, actor: Actor, buyer: User, field: str,
+               directory: DirectorySnapshot | None = None) -> bool:
+        """May the CSR see this masked field of the buyer's? No rule or an error: masked."""
+        key = decision_key("unmask", directory, actor.user, actor.acting_as, buyer, field)
+        return self._decided(key, self._ask_optional, UNMASK_RULE, "masked", actor, buyer,
+                             directory, field).allowed
+
+    def _ask_optional(self, snap: PolicySnapshot, rule: str, refused: str, actor: Actor,
+                      buyer: User, directory: DirectorySnapshot | None,
+                      *more: object) -> Decision:
+        try:
+            allowed = _holds(snap, rule, polar_actor(actor, directory),
+                             PolarUser(buyer, directory), *more)
+        except Exception as exc:
+            if f"undefined rule `{rule}`" in str(exc):
+                return Decision(False, refused, snap.rev)  # a policy without the rule
+            return _error(snap, rule, exc)
+        return Decision(allowed, "ok" if allowed else refused, snap.rev)
 
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:

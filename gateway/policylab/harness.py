@@ -8,16 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gateway.core.areas import AREA_OF_SEGMENT, GATEWAY_PREFIX
-from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
-from gateway.core.errors import GatewayError
+from gateway.core.domain import Actor, Company, DirectorySnapshot, Impersonation, Page, User
+from gateway.core.errors import GatewayError, NotFound
 from gateway.core.settings import Settings
+from gateway.directory.seed import read_seed
+from gateway.directory.store import Directory
 from gateway.policy.constants import policy_constants
+from gateway.policy.decide import decide
+from gateway.policy.decision import Decision
 from gateway.policy.engine import PolicyEngine
 from gateway.request.canon import canonicalize
 from gateway.request.routes import SAFE_METHODS, RouteTable, compile_route
+from gateway.runtime.impersonation_mode import WRITE, refused
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,10 @@ class Verdict:
 class Question:
     """What a request asks the policy: a page (with its action) or an admin area."""
 
-    kind: str  # "page" | "admin"
+    kind: str  # "page" | "admin" | "write" (the switch to write mode)
     name: str
     action: str
+    state_changing: bool = False
 
 
 class UnknownUser(LookupError):
@@ -68,43 +72,66 @@ class Harness:
         if target.path.startswith(GATEWAY_PREFIX):
             return gateway_question(method.upper(), target.path)
         match = self.routes.match(method.upper(), target.path)
-        return Question("page", match.page, match.action)
+        return Question("page", match.page, match.action,
+                        match.route.state_changing(method.upper()))
 
-    def decide(self, username: str, acting_as: str | None, method: str, path: str) -> Verdict:
-        """As the pipeline decides: route, impersonation re-check, then the policy."""
-        actor = Actor(self.user(username), self.user(acting_as) if acting_as else None,
-                      directory_version=self.directory.version)
+    def actor(self, username: str, acting_as: str | None, mode: str = WRITE) -> Actor:
+        buyer = self.user(acting_as) if acting_as else None
+        imp = Impersonation("table", username, acting_as, "", 0.0, mode=mode) \
+            if acting_as else None
+        return Actor(self.user(username), buyer, imp, directory_version=self.directory.version)
+
+    def decide_unmask(self, username: str, acting_as: str | None, field: str) -> Verdict:
+        """`unmask(actor, buyer, field)` as the masking stage asks it (not acting: masked)."""
+        actor = self.actor(username, acting_as)
+        if actor.acting_as is None:
+            return Verdict("deny", "not_impersonating", None, field)
+        shown = self.engine.unmask(actor.alone(), actor.acting_as, field, self.directory)
+        return Verdict("allow" if shown else "deny", "ok" if shown else "masked", None, field)
+
+    def decide(self, username: str, acting_as: str | None, method: str, path: str,
+               mode: str = WRITE) -> Verdict:
+        """As the pipeline decides: route, impersonation re-check, the policy, then the
+        read-only rule (`mode: read`)."""
+        actor = self.actor(username, acting_as, mode)
         try:
             asked = self.question(method, path)
         except GatewayError as err:
             return Verdict("deny", err.reason, None, None)
-        if actor.acting_as is not None:
-            alone = dataclasses.replace(actor, acting_as=None)
-            imp = self.engine.impersonation(alone, actor.acting_as, self.directory)
-            if not imp.allowed:
-                return Verdict("deny", imp.reason, asked.name, asked.action)
-        decision = self.ask(actor, asked)
-        if decision is None:
-            return Verdict("allow", "public_page", asked.name, asked.action)
+        if asked.kind == "page" and asked.name != "select_user":
+            page = self.settings.pages[asked.name]
+            decision = decide(self.engine, self.directory, actor, page, asked.action)
+        else:
+            decision = self.gateway_owned(actor, asked)
+        if decision.allowed and refused(actor, asked.state_changing):
+            return Verdict("deny", "read_only_impersonation", asked.name, asked.action)
         return Verdict("allow" if decision.allowed else "deny", decision.reason, asked.name,
                        asked.action)
 
-    def ask(self, actor: Actor, asked: Question) -> Any:
+    def gateway_owned(self, actor: Actor, asked: Question) -> Decision:
+        """The gateway's own pages, as their handlers ask: an impersonation still allowed,
+        then the admin area's rule, Select User's page rule asked of the real person, or
+        the switch to write mode (`allow_write`)."""
+        if asked.kind == "write" and actor.acting_as is None:
+            return Decision(False, "not_impersonating", self.engine.rev)
+        if actor.acting_as is not None:
+            still = self.engine.impersonation(actor.alone(), actor.acting_as, self.directory)
+            if not still.allowed:
+                return still
+        if asked.kind == "write":
+            assert actor.acting_as is not None
+            return self.engine.allow_write(actor.alone(), actor.acting_as, self.directory)
         if asked.kind == "admin":
             return self.engine.admin(actor, asked.action, asked.name, self.directory)
         page = self.settings.pages[asked.name]
-        if page.public:
-            return None
-        if asked.name == "select_user":  # asked as the real person, as the page does
-            actor = dataclasses.replace(actor, acting_as=None)
-        return self.engine.page(actor, asked.action, page, self.directory)
+        return self.engine.page(actor.alone(), asked.action, page, self.directory)
 
 
 def gateway_question(method: str, path: str) -> Question:
     """Select User and the admin area, as their handlers ask; other gateway paths: 404."""
-    from gateway.core.errors import NotFound
-
     parts = path[len(GATEWAY_PREFIX):].split("/")
+    if parts[:2] == ["impersonate", "mode"] and method == "POST":
+        return Question("write", "impersonation_mode", "write")
     if parts[0] == "select-user":
         return Question("page", "select_user", "view" if method in SAFE_METHODS else "submit")
     if parts[0] in ("admin", "api") and len(parts) > 1:
@@ -116,8 +143,7 @@ def gateway_question(method: str, path: str) -> Question:
 
 def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     """The directory as the seed file describes it (no database needed)."""
-    seed = settings.directory.seed
-    data: dict[str, Any] = yaml.safe_load(seed.read_text()) if seed and seed.exists() else {}
+    data = read_seed(settings.directory.seed)
     fields = {f.name for f in dataclasses.fields(User)}
     users = {}
     for spec in data.get("users", []):
@@ -133,8 +159,6 @@ def seed_snapshot(settings: Settings) -> DirectorySnapshot:
 
 async def live_snapshot(settings: Settings) -> DirectorySnapshot:
     """The directory database the configuration names, as the gateway reads it."""
-    from gateway.directory.store import Directory
-
     url = settings.directory.url
     if url.startswith("sqlite") and ":///" in url and not Path(url.split(":///", 1)[1]).exists():
         raise UnknownUser(f"no directory database at {url} (run the gateway once, or drop "

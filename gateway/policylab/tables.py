@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.policylab.harness import UnknownUser
+
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
 
-KEYS = {"persona", "as", "request", "expect", "reason", "note"}
+KEYS = {"persona", "as", "request", "expect", "reason", "note", "mode", "unmask"}
+MODES = ("read", "write")
 DECISIONS = ("allow", "deny")
 
 
@@ -26,6 +29,8 @@ class Case:
     path: str
     expect: str
     reason: str | None
+    mode: str = "write"  # read: the impersonation is read-only (the gateway's own rule)
+    unmask: str | None = None  # asks `unmask(actor, buyer, field)` instead of a request
 
     @property
     def where(self) -> str:
@@ -34,7 +39,10 @@ class Case:
     @property
     def label(self) -> str:
         who = self.persona + (f" as {self.acting_as}" if self.acting_as else "")
-        return f"{who} {self.method} {self.path}"
+        if self.unmask is not None:
+            return f"{who} unmask {self.unmask}"
+        read_only = " (read-only)" if self.mode == "read" else ""
+        return f"{who} {self.method} {self.path}{read_only}"
 
 
 class TableError(ValueError):
@@ -72,25 +80,31 @@ def _case(path: Path, line: int, row: Any) -> Case:
     if not isinstance(row, dict):
         raise TableError("a row is a mapping: {persona, as, request, expect, reason}")
     unknown = sorted(set(row) - KEYS)
-    missing = sorted({"persona", "request", "expect"} - set(row))
+    asks = {"unmask"} if "unmask" in row else {"request"}
+    missing = sorted({"persona", "expect", *asks} - set(row))
     if unknown or missing:
         raise TableError("; ".join([f"unknown key {k!r}" for k in unknown] +
                                    [f"missing key {k!r}" for k in missing]))
+    if row["expect"] not in DECISIONS:
+        raise TableError(f"expect must be allow or deny, got {row['expect']!r}")
+    if "unmask" in row:
+        return Case(path, line, str(row["persona"]), row.get("as"), "", "", row["expect"],
+                    row.get("reason"), unmask=str(row["unmask"]))
+    if row.get("mode", "write") not in MODES:
+        raise TableError(f"mode must be read or write, got {row['mode']!r}")
     method, _, target = str(row["request"]).strip().partition(" ")
     if not target.startswith("/"):
         raise TableError(f'request must be "METHOD /path", got {row["request"]!r}')
-    if row["expect"] not in DECISIONS:
-        raise TableError(f"expect must be allow or deny, got {row['expect']!r}")
     return Case(path, line, str(row["persona"]), row.get("as"), method.upper(),
-                target.strip(), row["expect"], row.get("reason"))
+                target.strip(), row["expect"], row.get("reason"), row.get("mode", "write"))
 
 
 def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
-    from gateway.policylab.harness import UnknownUser
-
     try:
-        got = bench.decide(case.persona, case.acting_as, case.method, case.path)
+        got = bench.decide_unmask(case.persona, case.acting_as, case.unmask) \
+            if case.unmask is not None else \
+            bench.decide(case.persona, case.acting_as, case.method, case.path, case.mode)
     except UnknownUser as exc:
         return str(exc)
     if got.decision == case.expect and case.reason in (None, got.reason):

@@ -35,9 +35,10 @@ def refuse(why: str) -> BadRequest:
 # Already canonical: safe characters only, no empty, "." or ".." segments. Every repeated
 # group starts with a literal "/" or ".", so a match never backtracks more than linearly
 # (an optional dot here once let one request spin the loop for minutes: see
-# tests/test_pathcanon.py::test_adversarial_paths_are_decided_in_linear_time).
-_PLAIN = re.compile(r"^(?:/[A-Za-z0-9_\-~]+(?:\.[A-Za-z0-9_\-~]+)*)+/?$|^/$")
-_PLAIN_QUERY = re.compile(r"^[A-Za-z0-9_\-.~=&+,:@!$'()*/]*$")
+# tests/unit/test_pathcanon.py::test_adversarial_paths_are_decided_in_linear_time).
+# \Z, not $: `$` also matches before a final newline, which would let "/a\n" through.
+_PLAIN = re.compile(r"^(?:/[A-Za-z0-9_\-~]+(?:\.[A-Za-z0-9_\-~]+)*)+/?\Z|^/\Z")
+_PLAIN_QUERY = re.compile(r"^[A-Za-z0-9_\-.~=&+,:@!$'()*/]*\Z")
 
 
 def canonicalize(target: str, *, allow_semicolon: bool = False) -> Target:

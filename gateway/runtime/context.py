@@ -37,8 +37,8 @@ class RequestContext:
     extra: dict[str, Any] = field(default_factory=dict)
     trace: TraceContext | None = None
 
-    def allow(self, policy_rev: str) -> None:
-        self.decision, self.reason, self.policy_rev = "allow", "ok", policy_rev
+    def allow(self, policy_rev: str, reason: str = "ok") -> None:
+        self.decision, self.reason, self.policy_rev = "allow", reason, policy_rev
 
     def deny(self, reason: str, policy_rev: str | None = None) -> None:
         self.decision, self.reason = "deny", reason
@@ -49,13 +49,15 @@ class RequestContext:
         actor = self.actor
         if actor is None:
             return {"user": None, "actor": None, "csr": None, "company": None,
-                    "impersonation_id": None, "impersonation_reason": None}
+                    "impersonation_id": None, "impersonation_reason": None,
+                    "impersonation_mode": None}
         imp = actor.impersonation if actor.acting_as else None
         return {
             "user": actor.effective.username, "actor": actor.user.username,
             "csr": actor.user.username if imp else None, "company": actor.effective.company,
             "impersonation_id": imp.id if imp else None,
             "impersonation_reason": imp.reason if imp else None,
+            "impersonation_mode": imp.mode if imp else None,
         }
 
     def intent_fields(self) -> dict[str, Any]:

@@ -148,8 +148,9 @@ class AssertionSigner:
 
     def sign(self, *, sub: str, company: str | None, csr: str | None, sid: str,
              reason: str | None, policy_rev: str, groups: list[str],
-             amr: tuple[str, ...] = (), auth_time: int | None = None) -> str:
-        key = (sub, company, csr, sid, reason, policy_rev, tuple(groups), amr, auth_time)
+             amr: tuple[str, ...] = (), auth_time: int | None = None,
+             mode: str | None = None) -> str:
+        key = (sub, company, csr, sid, reason, policy_rev, tuple(groups), amr, auth_time, mode)
         now = time.time()
         cached = self._cache.get(key)
         if cached and cached[0] - now > self.settings.ttl_seconds / 2:
@@ -164,6 +165,7 @@ class AssertionSigner:
             claims["act"] = {"sub": csr, **({"amr": list(amr)} if amr else {}),
                              **({"auth_time": auth_time} if auth_time else {})}
             claims["impersonation_reason"] = reason
+            claims["impersonation_mode"] = mode or "write"  # read: the gateway refuses writes
         token = self.encode(claims)
         if len(self._cache) > 50_000:
             self._cache.clear()

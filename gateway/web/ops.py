@@ -6,10 +6,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.core.errors import BadRequest, Forbidden, GatewayError, NotFound, ServiceUnavailable
-from gateway.pipeline import chain as pipeline
+from gateway.core.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
+from gateway.pipeline import maskstream, record
 from gateway.pipeline.authn import authenticate
+from gateway.pipeline.authz import authorize
 from gateway.pipeline.identity import identity_headers
+from gateway.pipeline.readonly import refuse_writes
+from gateway.pipeline.route import route
 from gateway.request import hygiene
 from gateway.request.canon import Target, canonicalize
 from gateway.runtime.context import CTX
@@ -19,7 +22,7 @@ from gateway.runtime.responses import LOGIN
 from gateway.services import workers
 
 
-def _plain(request: web.Request, page: str) -> None:
+def _served_as(request: web.Request, page: str) -> None:
     ctx = request[CTX]
     ctx.page, ctx.action = page, "view"
     ctx.allow(request.app[GATEWAY].policy.rev)
@@ -28,14 +31,14 @@ def _plain(request: web.Request, page: str) -> None:
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Alive while the process serves, whatever its dependencies say (that is readyz)."""
     gw = request.app[GATEWAY]
-    _plain(request, "healthz")
+    _served_as(request, "healthz")
     return web.json_response({"status": "ok", "audit": gw.audit.problem or "ok"})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     """Ready only when every dependency answers and the policy loaded cleanly."""
     gw = request.app[GATEWAY]
-    _plain(request, "readyz")
+    _served_as(request, "readyz")
     checks: dict[str, str] = {}
     checks["policy"] = "ok" if gw.policy.last_error is None else \
         f"last reload failed: {gw.policy.last_error}"
@@ -75,7 +78,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     if not hygiene.is_trusted(request[CTX].client_ip, gw.settings.ops.metrics_allow):
         request[CTX].page, request[CTX].action = "metrics", "view"
         raise NotFound("metrics_not_allowed", detail=request[CTX].client_ip)
-    _plain(request, "metrics")
+    _served_as(request, "metrics")
     gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
     gw.metrics.audit_refused.set(gw.audit.refused)
     gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
@@ -89,7 +92,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def jwks(request: web.Request) -> web.StreamResponse:
-    _plain(request, "jwks")
+    _served_as(request, "jwks")
     return web.json_response(request.app[GATEWAY].signer.jwks(),
                              headers={"Cache-Control": "public, max-age=300"})
 
@@ -142,25 +145,21 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     ctx.path, ctx.query, ctx.method = target.path, target.query, method
     if gw.settings.ops.authz_canonical_only and target.wire != uri:
         raise BadRequest("bad_path", detail="non-canonical path")
-    hygiene.scrub_request_headers(
-        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
-         if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")], gw.header_policy, ())
-    match = gw.routes.match(method, target.path)
-    page = gw.settings.pages[match.page]
-    ctx.page, ctx.action = page.name, match.action
-    actor = await authenticate(request, gw, ctx, required=not page.public)
+    hygiene.scrub_request_headers(  # refuses what the proxy path refuses (separators...)
+        hygiene.decoded((k, v) for k, v in request.raw_headers
+                        if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")),
+        gw.header_policy, ())
+    routed = route(gw.routes, gw.settings.pages, method, target)
+    ctx.page, ctx.action = routed.page.name, routed.action
+    actor = await authenticate(request, gw, ctx, required=not routed.page.public)
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
-    if not page.public:
-        assert actor is not None
-        decision = gw.policy.page(actor, match.action, page, gw.directory.snapshot)
-        if not decision.allowed:
-            ctx.deny(decision.reason, decision.policy_rev)
-            raise Forbidden(decision.reason)
-    ctx.allow(gw.policy.rev)
-    ctx.state_changing = match.route.state_changing(method)
+    ctx.state_changing = routed.state_changing  # before authorize: read-only refuses it
+    authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
+    refuse_writes(ctx, actor)
+    maskstream.refuse_unmaskable(gw, ctx, actor)
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
-        await pipeline.write_ahead(gw, ctx)
+        await record.write_ahead(gw, ctx)
     headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
                                     gw.signer, gw.policy.rev))
     # What the proxy sends the shop instead of the client's: the path decided on, and the

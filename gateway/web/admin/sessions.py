@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
-from gateway.runtime.impersonation import conclude
+from gateway.runtime.impersonation import record_end
 from gateway.sessions.store import Session
 
 
@@ -24,7 +24,7 @@ def describe(session: Session) -> dict[str, Any]:
             "last_seen": session.last_seen, "idle_seconds": int(time.time() - session.last_seen),
             "impersonating": None if imp is None else {
                 "buyer": imp.buyer, "reason": imp.reason, "started_at": imp.started_at,
-                "impersonation_id": imp.id}}
+                "impersonation_id": imp.id, "mode": imp.mode}}
 
 
 async def end_sessions(gw: Gateway, ctx: RequestContext, *, username: str | None = None,
@@ -37,7 +37,7 @@ async def end_sessions(gw: Gateway, ctx: RequestContext, *, username: str | None
             continue
         await gw.sessions.delete(session.id)
         if session.impersonation is not None:  # one end line, even if another path won
-            await conclude(gw, ctx, session.impersonation, event="impersonation_end",
+            await record_end(gw, ctx, session.impersonation, event="impersonation_end",
                            reason="kill_switch")
         ended.append(describe(session))
     return ended
