@@ -18,8 +18,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     bench.add_argument("--scenarios", default=",".join(SCENARIOS),
                        help=f"comma-separated, from: {', '.join(SCENARIOS)}")
     bench.add_argument("--workers", default=None,
-                       help="worker counts, >1 needs Redis (default 1,2,4; quick: 1,2)")
-    bench.add_argument("--scale", default="buyer",
+                       help="worker counts, >1 needs Redis (default 1,2)")
+    bench.add_argument("--scale", default="buyer,csr",
                        help="scenarios measured at every worker count (the rest at 1 only)")
     bench.add_argument("--connections", type=int, default=32)
     bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
@@ -29,6 +29,11 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     bench.add_argument("--no-nginx", action="store_true", help="skip the nginx baseline")
     bench.add_argument("--no-budget", action="store_true",
                        help="skip latency, streaming and memory budget lines")
+    bench.add_argument("--no-breakdown", action="store_true",
+                       help="skip the per-stage breakdown of one request")
+    bench.add_argument("--soak", type=float, default=0.0, metavar="MINUTES",
+                       help="also: this long at half load, the RSS curve and a flat-memory "
+                            "check (the budget asks for 30)")
     bench.add_argument("--stream-mb", type=int, default=1024,
                        help="size of the streamed body budget line")
     bench.add_argument("--sessions", type=int, default=10_000,
@@ -46,6 +51,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
                        help="exit 1 when a budget line is missed")
     bench.add_argument("--json", metavar="FILE", help="write every number as JSON")
     bench.add_argument("--plot", metavar="PNG", help="bar chart (needs matplotlib)")
+    bench.add_argument("--growth-plot", metavar="PNG",
+                       help="with --growth: cost against size, log-log (needs matplotlib)")
     return bench
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bench.framing import Framing
@@ -175,16 +175,18 @@ async def closed_loop(port: int, raw: bytes, connections: int, duration: float) 
     return result
 
 
-async def fixed_rate(port: int, raw: bytes, rate: float, duration: float,
+async def fixed_rate(port: int, raw: bytes | Sequence[bytes], rate: float, duration: float,
                      max_connections: int = 512) -> LoadResult:
     """Open loop at `rate` requests/s; latency counts from the intended send time, so a
-    stalled server is not hidden by a client that waits for it (coordinated omission)."""
+    stalled server is not hidden by a client that waits for it (coordinated omission).
+    Several requests in `raw` are sent in turn (many sessions, say)."""
+    raws = [raw] if isinstance(raw, bytes) else list(raw)
     result = LoadResult()
     idle: list[ClientConn] = []
     open_count = 0
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(intended: float) -> None:
+    async def one(intended: float, raw: bytes) -> None:
         nonlocal open_count
         conn = idle.pop() if idle else None
         try:
@@ -207,7 +209,7 @@ async def fixed_rate(port: int, raw: bytes, rate: float, duration: float,
         now = time.perf_counter()
         due = min(total, int((now - start) * rate) + 1)
         while sent < due and (idle or open_count < max_connections):
-            task = asyncio.create_task(one(start + sent / rate))
+            task = asyncio.create_task(one(start + sent / rate, raws[sent % len(raws)]))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             sent += 1

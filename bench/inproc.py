@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bench import httpclient
+from bench.procs import free_port
 from bench.scenarios import SCENARIOS, Scenario
 from bench.upstream import ShopProtocol
 
@@ -88,7 +89,7 @@ async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
     up_port = int(shop.sockets[0].getsockname()[1])
     upstream = f"http://127.0.0.1:{up_port}"
     gc_config = GatewayConfig(config, state, upstream)
-    settings = load_settings(gc_config.write(1, 1))  # a valid port; served on a free one
+    settings = load_settings(gc_config.write(free_port(), 1))
     if prepare is not None:
         await prepare()
     # served exactly as `csr-gateway run` serves it (its GC settings included)
@@ -136,15 +137,18 @@ def table(costs: list[Cost]) -> str:
 
 
 def run(config: Path, scenario: str, requests: int, connections: int, rounds: int,
-        prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
+        prepare: Callable[[], Awaitable[None]] | None = None,
+        state: Path | None = None) -> list[Cost]:
+    """`state`: a folder of ours whose seeded directory is reused (argon2 is slow)."""
     from gateway.app.server import install_uvloop
 
     install_uvloop()
     with tempfile.TemporaryDirectory(prefix="csrgw-inproc-") as tmp:
         from bench.targets import GatewayConfig
 
-        GatewayConfig(config, Path(tmp), "http://127.0.0.1:9").seed()
-        return asyncio.run(measure(config, Path(tmp), SCENARIOS[scenario], requests,
+        folder = state or Path(tmp)
+        GatewayConfig(config, folder, "http://127.0.0.1:9").seed()  # once per folder
+        return asyncio.run(measure(config, folder, SCENARIOS[scenario], requests,
                                    connections, rounds, prepare))
 
 

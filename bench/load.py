@@ -41,6 +41,8 @@ class Sample:
     non_2xx: int
     cpu_target: float = 0.0  # cores the target used during the run
     cpu_other: float = 0.0  # cores used by anything outside the bench (noise)
+    cpu_us: float = 0.0  # CPU microseconds of the target's processes per answered request
+    audited: int = -1  # audit lines the gateway wrote for this run's requests (-1: not counted)
 
 
 def wrk_binary() -> str | None:

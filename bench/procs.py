@@ -195,13 +195,17 @@ class CpuMeter:
 
     def __init__(self, target: Sequence[int], bench: Sequence[int]) -> None:
         self.target, self.bench = list(target), list(bench)
+        self.target_s = 0.0
         self.start = (_stat_busy(), _jiffies(self.target), _jiffies(self.bench),
                       _own_jiffies())
 
     def stop(self) -> tuple[float, float]:
+        """(cores the target used, cores other jobs used); `target_s` is set to the
+        target's CPU seconds (utime + stime of all its processes)."""
         (all0, busy0), target0, bench0, own0 = self.start
         all1, busy1 = _stat_busy()
         target = _jiffies(self.target) - target0
+        self.target_s = target / os.sysconf("SC_CLK_TCK")
         ours = target + _jiffies(self.bench) - bench0 + _own_jiffies() - own0
         cpus = os.cpu_count() or 1
         scale = cpus / max(1, all1 - all0)  # jiffies -> cores

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.load import Sample
 
-TARGETS = ("gateway", "minproxy", "nginx")
+TARGETS = ("gateway", "minproxy", "nginx", "authz")  # authz: nginx auth_request + gateway
 NOISY = 0.15  # cores used by other jobs during a run above which its row is marked
 
 
@@ -44,6 +44,21 @@ class Row:
     @property
     def cpu(self) -> float:
         return self.median("cpu_target")
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU microseconds per request of all the target's processes (median of runs)."""
+        return self.median("cpu_us")
+
+    @property
+    def answered(self) -> int:
+        return sum(s.requests for s in self.samples)
+
+    @property
+    def audited(self) -> int:
+        """Audit lines counted for this row's runs (-1 when not counted)."""
+        counted = [s.audited for s in self.samples if s.audited >= 0]
+        return sum(counted) if counted else -1
 
     @property
     def other(self) -> float:
@@ -94,13 +109,23 @@ class Report:
             return None
         return row.rps / base.rps
 
+    def cpu_ratio(self, row: Row, baseline: str) -> float | None:
+        """The baseline's CPU per request over this row's: 1.0 costs the same, 0.5 twice."""
+        base = self.find(row.scenario, row.workers, baseline)
+        if base is None or not base.cpu_us or not row.cpu_us:
+            return None
+        return base.cpu_us / row.cpu_us
+
     def to_json(self) -> dict[str, Any]:
         rows = []
         for r in self.rows:
             rows.append({**{k: v for k, v in asdict(r).items() if k != "samples"},
                          "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                          "vs_minproxy": self.ratio(r, "minproxy"),
-                         "vs_nginx": self.ratio(r, "nginx"),
+                         "vs_nginx": self.ratio(r, "nginx"), "cpu_us": r.cpu_us,
+                         "cpu_vs_minproxy": self.cpu_ratio(r, "minproxy"),
+                         "cpu_vs_nginx": self.cpu_ratio(r, "nginx"),
+                         "answered": r.answered, "audited": r.audited,
                          "samples": [asdict(s) for s in r.samples]})
         budget = [{**asdict(b), "met": b.met, "verdict": b.verdict} for b in self.budget]
         return {"setup": self.setup, "rows": rows, "budget": budget, "extra": self.extra,
@@ -118,16 +143,18 @@ def _ratio(value: float | None) -> str:
 
 
 def table(report: Report) -> str:
-    head = ("scenario", "workers", "target", "status", "req/s", "p50 ms", "p99 ms", "RSS MB",
-            "PSS MB", "CPU", "other", "vs minproxy", "vs nginx")
+    head = ("scenario", "workers", "target", "status", "req/s", "CPU us/req", "p50 ms",
+            "p99 ms", "RSS MB", "PSS MB", "CPU", "other", "vs minproxy", "CPU vs minproxy",
+            "vs nginx", "CPU vs nginx")
     lines = [head]
     for r in report.rows:
         other = f"{r.other:.2f}" + ("!" if r.other > NOISY else "")
         lines.append((r.scenario, str(r.workers), r.target, str(r.status), f"{r.rps:,.0f}",
-                      f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{r.rss_mb:.1f}",
-                      f"{r.pss_mb:.1f}", f"{r.cpu:.2f}",
+                      f"{r.cpu_us:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}",
+                      f"{r.rss_mb:.1f}", f"{r.pss_mb:.1f}", f"{r.cpu:.2f}",
                       other, _ratio(report.ratio(r, "minproxy")),
-                      _ratio(report.ratio(r, "nginx"))))
+                      _ratio(report.cpu_ratio(r, "minproxy")),
+                      _ratio(report.ratio(r, "nginx")), _ratio(report.cpu_ratio(r, "nginx"))))
     return markdown(lines)
 
 

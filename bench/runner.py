@@ -12,17 +12,30 @@ import os
 import platform
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import budget, growth, httpclient, load, nginx, shared_memory, targets
+from bench import (
+    breakdown,
+    budget,
+    growth,
+    httpclient,
+    load,
+    nginx,
+    shared_memory,
+    soak,
+    targets,
+)
 from bench.procs import CpuMeter, Server, free_port, reset_peak, wait_quiet
 from bench.report import Report, Row, plot, render
 from bench.scenarios import SCENARIOS, Scenario, login, probe
 
 QUICK: dict[str, Any] = {"duration": 0.3, "rounds": 1, "stream_mb": 64, "workers": "1,2"}
-WORKERS = "1,2,4"
+WORKERS = "1,2"  # 2 cores here: more workers only share them (--workers 1,2,4)
+AUTHZ_SCENARIOS = ("buyer", "csr", "denied")  # also measured through nginx auth_request
 SHARED_WORKERS = 2  # the memory-per-worker line as deployed: forked workers, Redis sessions
 
 
@@ -44,6 +57,7 @@ class Options:
     config: Path
     policies: Path | None
     wait_quiet: float
+    soak_minutes: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
@@ -65,7 +79,7 @@ class Options:
             sessions=args.sessions, session_requests=not args.quick,
             config=Path(args.config) if args.config else targets.default_config(),
             policies=Path(args.policies).resolve() if args.policies else None,
-            wait_quiet=args.wait_quiet)
+            wait_quiet=args.wait_quiet, soak_minutes=args.soak)
 
     @property
     def use_wrk(self) -> bool:
@@ -91,6 +105,16 @@ class Harness:
         self.stack.callback(server.stop)
         return server.start()
 
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Seconds per phase, printed at the end (the default run must stay short)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            seconds = self.report.extra.setdefault("seconds", {})
+            seconds[phase] = seconds.get(phase, 0.0) + time.monotonic() - started
+
     def run(self) -> Report:
         with self.stack:
             upstream = self.start(targets.upstream(self.folder, self.opts.upstream == "nginx",
@@ -106,12 +130,17 @@ class Harness:
                                              "in Redis, which is not on 127.0.0.1:6379")
                     continue
                 try:
-                    self.group(config, upstream, workers)
+                    with self.timed(f"{workers} worker{'s' if workers > 1 else ''}"):
+                        self.group(config, upstream, workers)
                 finally:
                     if workers > 1:
                         targets.drop_redis_keys(config.redis_prefix)
             if self.opts.with_budget:
-                self.memory_budget(config)
+                with self.timed("memory"):
+                    self.memory_budget(config)
+            if self.opts.soak_minutes:
+                with self.timed("soak"):
+                    self.soak_budget(config)
         self.report.budget[:0] = budget.throughput_lines(self.report)
         return self.report
 
@@ -123,6 +152,11 @@ class Harness:
             if self.opts.with_nginx else None
         if proxy is not None:
             servers["nginx"] = proxy
+            authz = targets.authz_proxy(self.folder, servers["gateway"].port, upstream.port,
+                                        workers)
+            if authz is not None:
+                servers["authz"] = authz
+        audit = targets.AuditCounter(config.state, workers, nginx.AUTHZ_SOURCE)
         with contextlib.ExitStack() as stack:
             for server in servers.values():
                 stack.callback(server.stop)
@@ -139,12 +173,18 @@ class Harness:
                 order = order[round_no % len(order):] + order[:round_no % len(order)]
                 for name in names:
                     for target in order:
+                        if (name, target) not in rows:
+                            continue
+                        cpu = list(servers["gateway"].pids()) if target == "authz" else []
                         self.measure(rows[name, target], servers[target], SCENARIOS[name],
-                                     cookies[name])
+                                     cookies[name], cpu,
+                                     audit if target == "authz" else None)
             if workers == 1 and self.opts.with_budget:
-                self.latency_budget(upstream, servers, cookies[names[0]])
+                with self.timed("latency"):
+                    self.latency_budget(upstream, servers, cookies[names[0]])
         if workers == 1 and self.opts.with_budget:
-            self.stream_budget(config)
+            with self.timed("streaming"):
+                self.stream_budget(config)
 
     def cookie(self, config: targets.GatewayConfig, gateway: Server, scenario: Scenario) -> str:
         name = config.cookie_name()
@@ -155,9 +195,12 @@ class Harness:
         rows = {}
         for name in names:
             for target, server in servers.items():
+                if target == "authz" and name not in AUTHZ_SCENARIOS:
+                    continue
                 row = Row(name, workers, target, status=probe(server.url, SCENARIOS[name],
                                                               cookies[name]))
-                expected = SCENARIOS[name].gateway_status if target == "gateway" else 200
+                expected = SCENARIOS[name].gateway_status if target in ("gateway", "authz") \
+                    else 200
                 if row.status != expected:
                     raise RuntimeError(f"{target} answered {row.status} to scenario {name}, "
                                        f"expected {expected}:\n{server.log_tail()}")
@@ -168,12 +211,16 @@ class Harness:
     def warm_up(self, servers: dict[str, Server], scenario: Scenario, cookie: str) -> None:
         """Connection pools, caches, first-use allocations: not part of any round."""
         seconds = min(1.0, max(0.2, self.opts.duration / 5))
-        for server in servers.values():
+        for server in servers.values():  # (the authz target warms the gateway's decisions too)
             load.run_python(server.port, load.Load(scenario.method, scenario.path,
                                                    (("Cookie", cookie),), scenario.body_size,
                                                    self.opts.connections, seconds))
 
-    def measure(self, row: Row, server: Server, scenario: Scenario, cookie: str) -> None:
+    def measure(self, row: Row, server: Server, scenario: Scenario, cookie: str,
+                also: list[int] | None = None,
+                audit: targets.AuditCounter | None = None) -> None:
+        """One run; `also`: more processes whose CPU counts (forward-auth: the gateway
+        deciding for nginx); `audit`: count the gateway's audit lines of this run."""
         spec = load.Load(scenario.method, scenario.path, (("Cookie", cookie),),
                          scenario.body_size, self.opts.connections, self.opts.duration)
         if self.opts.wait_quiet:
@@ -181,10 +228,15 @@ class Harness:
         pids = server.pids()
         reset_peak(pids)
         generator = "wrk" if self.opts.use_wrk else "python"
-        meter = CpuMeter(pids, self.upstream.pids() if self.upstream else [])
+        if audit is not None:
+            audit.mark()
+        meter = CpuMeter(pids + (also or []), self.upstream.pids() if self.upstream else [])
         sample = load.run_load(server.port, spec, self.folder, generator)
         used, other = meter.stop()
-        row.samples.append(dataclasses.replace(sample, cpu_target=used, cpu_other=other))
+        audited = audit.wait_for(sample.requests) if audit is not None else -1
+        row.samples.append(dataclasses.replace(
+            sample, cpu_target=used, cpu_other=other, audited=audited,
+            cpu_us=meter.target_s / max(1, sample.requests) * 1e6))
         largest, total = server.rss_mb("VmHWM")
         row.rss_mb, row.rss_total_mb = max(row.rss_mb, largest), max(row.rss_total_mb, total)
         row.pss_mb = max(row.pss_mb, server.rss_mb("Pss")[0])
@@ -225,6 +277,14 @@ class Harness:
         self.report.extra["streams"] = streams
         self.report.budget += [budget.stream_line(s) for s in streams]
 
+    def soak_budget(self, config: targets.GatewayConfig) -> None:
+        if not targets.redis_up():
+            self.report.notes.append("soak not run: it needs Redis on 127.0.0.1:6379")
+            return
+        result = soak.soak(config, self.opts.soak_minutes, self.opts.sessions)
+        self.report.extra["soak"] = result
+        self.report.budget += soak.lines(result, budget.MB_PER_WORKER)
+
     def memory_budget(self, config: targets.GatewayConfig) -> None:
         path = config.write(free_port(), 1)
         result = budget.memory(path, self.opts.sessions, self.opts.session_requests)
@@ -262,24 +322,39 @@ def describe(report: Report) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     opts = Options.from_args(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
+    if (args.plot or args.growth_plot) and importlib.util.find_spec("matplotlib") is None:
         raise SystemExit("csr-gateway bench: --plot needs matplotlib: "
                          "pip install -e '.[bench]' (or leave --plot out)")
     growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
-        report = Harness(opts, Path(tmp)).run()
+        bench = Harness(opts, Path(tmp))
+        report = bench.run()
+        if not args.no_breakdown:
+            with bench.timed("breakdown"):
+                report.extra["breakdown"] = breakdown.run(opts.config, quick=args.quick)
         if args.growth:
             growth_text, report.extra["growth"] = growth.run(Path(tmp) / "growth", opts.config,
                                                              quick=args.quick)
     print(describe(report))
     print(render(report))
+    if "soak" in report.extra:
+        print("\nSoak at half load, RSS of the worker:\n" + soak.curve_table(report.extra["soak"]))
+    if "breakdown" in report.extra:
+        print("\nWhere the time goes in one request (in-process, off the load):\n"
+              + breakdown.table(report.extra["breakdown"]))
     if growth_text:
         print("\n" + growth_text)
+    seconds = report.extra.get("seconds", {})
+    print(f"\nThe bench took {time.monotonic() - started:.0f} s: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2))
     if args.plot:
         plot(report, Path(args.plot))
+    if args.growth_plot and "growth" in report.extra:
+        growth.plot(report.extra["growth"], Path(args.growth_plot))
     sys.stdout.flush()
     missed = [b for b in report.budget if not b.met]
     return 1 if missed and args.fail_on_budget else 0

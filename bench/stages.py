@@ -52,14 +52,17 @@ async def per_await_us(fn: Callable[[], Awaitable[object]], n: int) -> float:
 async def measure(settings: Any, n: int, acting: bool = False) -> dict[str, float]:
     from aiohttp.test_utils import make_mocked_request
 
+    from bench.upstream import PAGE
     from gateway.app.build import build_gateway
     from gateway.core.domain import Impersonation
     from gateway.pipeline.authn import cookie_value, session_actor
+    from gateway.pipeline.banner import BannerInjector
     from gateway.pipeline.identity import identity_headers
     from gateway.request import hygiene
     from gateway.request.canon import canonicalize
     from gateway.runtime.context import RequestContext
     from gateway.runtime.impersonation import lapse_reason
+    from gateway.runtime.render import page_overlay
     from gateway.sessions.store import new_session
 
     gw = await build_gateway(settings)
@@ -110,8 +113,24 @@ async def measure(settings: Any, n: int, acting: bool = False) -> dict[str, floa
                                   n),
         "metrics": per_call_us(lambda: gw.metrics.observe("allow", "ok", 0.001), n),
     }
+    upstream_headers = [("Content-Type", "text/html; charset=utf-8"),
+                        ("Content-Length", str(len(PAGE))), ("Date", "Thu, 03 Dec 2026"),
+                        ("Server", "shop"), ("Set-Cookie", "sessionid=abc; Path=/")]
+    costs["scrub response headers"] = per_call_us(lambda: hygiene.scrub_response_headers(
+        upstream_headers, (settings.sessions.cookie_name,)), n)
     if acting:
         costs["impersonation re-check"] = per_call_us(lambda: lapse_reason(gw, actor), n)
+        ctx.actor, ctx.session = actor, session
+        banner = page_overlay(gw, ctx, actor)
+        assert banner is not None
+        costs["banner (rendered once a minute)"] = per_call_us(
+            lambda: page_overlay(gw, ctx, actor), n)
+
+        def inject() -> bytes:
+            injector = BannerInjector(banner, "", settings.limits.banner_max_bytes)
+            return injector.feed(PAGE) + injector.finish()
+
+        costs["banner injected into the page"] = per_call_us(inject, n)
     signer = gw.signer
     claims = {"iss": "x", "aud": "y", "sub": "buyer-alice", "company": "acme",
               "groups": ["Buyer"], "sid": "s", "policy_rev": "r", "iat": 1, "exp": 2}

@@ -149,3 +149,45 @@ def nginx_proxy(folder: Path, upstream_port: int, workers: int) -> Server | None
         return None
     return nginx.proxy_server(folder / f"nginx-proxy-{workers}w", free_port(), upstream_port,
                               workers)
+
+
+def authz_proxy(folder: Path, gateway_port: int, upstream_port: int,
+                workers: int) -> Server | None:
+    """Forward-auth: nginx keeps the data plane and asks the gateway about each request."""
+    if not nginx.available():
+        return None
+    return nginx.authz_server(folder / f"nginx-authz-{workers}w", free_port(), gateway_port,
+                              upstream_port, workers)
+
+
+class AuditCounter:
+    """Audit lines of one client address appended to a gateway's audit files (one per
+    worker) since `mark()`: the proof that every request of a run was decided and logged."""
+
+    def __init__(self, state: Path, workers: int, client_ip: str) -> None:
+        self.pattern = f"audit-{workers}w*.jsonl"
+        self.state = state
+        self.needle = f'"client_ip":"{client_ip}"'.encode()
+        self.offsets: dict[Path, int] = {}
+
+    def mark(self) -> None:
+        self.offsets = {p: p.stat().st_size for p in self.state.glob(self.pattern)}
+
+    def count(self) -> int:
+        found = 0
+        for path in self.state.glob(self.pattern):
+            with open(path, "rb") as fh:
+                fh.seek(self.offsets.get(path, 0))
+                found += fh.read().count(self.needle)
+        return found
+
+    def wait_for(self, expected: int, timeout: float = 2.5) -> int:
+        """Lines are handed to the disk at the sink's 1-second commit: poll until there."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        found = self.count()
+        while found < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = self.count()
+        return found

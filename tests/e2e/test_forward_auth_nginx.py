@@ -1,4 +1,5 @@
-"""Forward-auth: real nginx asks /_gateway/authz per request and forwards to the shop."""
+"""Forward-auth: real nginx asks /_gateway/authz per request (over keep-alive connections,
+as docs/forward-auth.md configures it) and forwards to the shop."""
 
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ http {{
   access_log off;
   client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
   fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  upstream gateway {{ server 127.0.0.1:{gateway}; keepalive 16; }}
   server {{
     listen 127.0.0.1:{port};
     location = /_gateway/authz {{
       internal;
-      proxy_pass http://127.0.0.1:{gateway}/_gateway/authz;
+      proxy_pass http://gateway/_gateway/authz;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
@@ -45,7 +49,9 @@ http {{
       proxy_set_header Forwarded "";
     }}
     location /_gateway/ {{
-      proxy_pass http://127.0.0.1:{gateway};
+      proxy_pass http://gateway;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header Forwarded "";
     }}
