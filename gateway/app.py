@@ -22,13 +22,14 @@ from gateway.directory.revisions import RevisionBoard
 from gateway.forward import client_session, upstream_pool
 from gateway.hygiene import HeaderPolicy
 from gateway.ledger import make_ledger
+from gateway.limits import make_limits
 from gateway.metrics import Metrics
 from gateway.notify import Notifier
 from gateway.oidc import pages as oidc_pages
 from gateway.oidc import stepup
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
-from gateway.pages import account, me, ops, select_user
+from gateway.pages import access, account, approvals, me, ops, select_user
 from gateway.policy import PolicyEngine
 from gateway.reload import policy_watcher, reload_policy
 from gateway.responses import SERVER, own_headers
@@ -105,7 +106,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw.client = client_session(gw)
     gw.upstream = upstream_pool(gw)
     gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit,
-                           ledger=make_ledger(gw.settings), signer=gw.signer)
+                           ledger=make_ledger(gw.settings), signer=gw.signer,
+                           moments=gw.settings.impersonation.notify_on)
+    gw.limits = make_limits(gw.settings)
     if gw.directory.board is not None:
         gw.directory.board.listen(gw.directory.reload_to,
                                   lambda: _pushed_policy_reload(gw))
@@ -123,6 +126,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await gw.notifier.close()
+    if gw.limits is not None:
+        await gw.limits.close()
     if gw.tracer is not None:  # flushing the last spans may wait on the collector
         await asyncio.to_thread(gw.tracer.shutdown)
     await gw.upstream.close()
@@ -224,6 +229,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/impersonate", select_user.start)
     r.add_post(f"{g}/impersonate/stop", select_user.stop)
     r.add_post(f"{g}/impersonate/switch", select_user.switch)
+    approvals.add_routes(app)
+    access.add_routes(app)
     r.add_get(f"{g}/healthz", ops.healthz)
     r.add_get(f"{g}/readyz", ops.readyz)
     r.add_get(f"{g}/metrics", ops.metrics)

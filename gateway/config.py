@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway import configenv
+from gateway import configenv, limitconf
 from gateway import routes as routing
 from gateway.assertion import MIN_HS256_SECRET
 from gateway.domain import Page
@@ -74,7 +74,12 @@ def build(src: Source, base: Path) -> Settings:
         top.update(_fields(src, ("listen",), Settings,
                            {k: v for k, v in listen.items() if k in ("host", "port")}, base))
     for name, cls in SECTIONS.items():
-        top[name] = cls(**_fields(src, (name,), cls, _mapping(src, data, name), base))
+        raw = dict(_mapping(src, data, name))
+        limits = raw.pop("limits", None) if name == "impersonation" else None
+        top[name] = cls(**_fields(src, (name,), cls, raw, base))
+    top["impersonation"] = dataclasses.replace(
+        top["impersonation"], limits=limitconf.volume_limits(src, limits))
+    limitconf.check(src, top["impersonation"])
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     top["login"] = _login(src, _mapping(src, data, "login"), base)

@@ -121,6 +121,10 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
     emit(gw, ctx, "impersonation_start", imp, reason="ok", company=buyer.company,
          proof=proof_fields(session))
     gw.metrics.impersonations.labels("impersonation_start").inc()
+    if gw.limits is not None:
+        await gw.limits.started(gw, ctx, imp)
+    if gw.notifier is not None:
+        gw.notifier.started(imp, buyer.company, gw.client)
     return acting
 
 

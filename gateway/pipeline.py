@@ -73,6 +73,8 @@ async def pipeline_middleware(request: web.Request, handler: Handler) -> web.Str
             gw.tracer.record(ctx, status)
         if gw.notifier is not None:
             gw.notifier.record(ctx, status)
+        if gw.limits is not None:
+            gw.limits.acted(gw, ctx)
         gw.metrics.observe(ctx.decision, ctx.reason, time.perf_counter() - ctx.started)
 
 

@@ -57,12 +57,24 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class VolumeLimit:
+    """One per-CSR volume limit (impersonation.limits): at most `max` in its window."""
+
+    name: str  # buyers_per_hour | actions_per_hour | impersonations_per_day
+    max: int
+    mode: str = "alert"  # alert: audit, metric, webhook; block: also refuse the next start
+
+
+@dataclass(frozen=True)
 class ImpersonationSettings:
     reason_required: bool = False
     max_minutes: int = 60
     require_consent: bool = False
     notify_webhook: str | None = None
     step_up_minutes: int = 10  # a start needs an authentication this recent; 0: every start
+    approval_minutes: int = 30  # an approval (and a request waiting for one) lasts this long
+    notify_on: tuple[str, ...] = ("end",)  # when the webhook tells the company: start, end
+    limits: tuple[VolumeLimit, ...] = ()
 
 
 @dataclass(frozen=True)

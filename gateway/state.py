@@ -22,6 +22,7 @@ from gateway.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
+    from gateway.limits import VolumeLimits
     from gateway.oidc.client import OidcLogin
     from gateway.otel import Tracer
     from gateway.upstream import UpstreamPool
@@ -50,6 +51,7 @@ class Gateway:
     notes: dict[str, str] = field(default_factory=dict)
     oidc: OidcLogin | None = None  # login.oidc configured
     tracer: Tracer | None = None  # tracing on (gateway/otel.py)
+    limits: VolumeLimits | None = None  # impersonation.limits configured (gateway/limits.py)
 
 
 GATEWAY = web.AppKey("csrgw_gateway", Gateway)

@@ -7,7 +7,8 @@ from aiohttp import web
 
 def add_routes(app: web.Application) -> None:
     """Registers the admin API and the admin pages."""
-    from gateway.admin import api, pages
+    from gateway.admin import api, approvals, pages
 
+    approvals.add_routes(app)
     api.add_routes(app)
     pages.add_routes(app)

@@ -14,6 +14,7 @@ from gateway.context import CTX, RequestContext
 from gateway.domain import CUSTOMER, PROSPECT, Actor, Company, User
 from gateway.errors import BadRequest, Forbidden
 from gateway.oidc import stepup
+from gateway.pages import approvals
 from gateway.pages.forms import check_csrf, read_fields
 from gateway.responses import render, safe_next, see_other
 from gateway.state import GATEWAY, Gateway
@@ -202,6 +203,9 @@ async def begin(request: web.Request, gw: Gateway, ctx: RequestContext, actor: A
     reason = clean_reason(reason)
     buyer = _check_start(gw, ctx, actor, buyer_name, reason)
     ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
+    waiting = await approvals.admit(request, gw, ctx, actor, buyer, reason)
+    if waiting is not None:
+        return waiting
     await impersonation.start(gw, ctx, ctx.session, buyer, reason,
                               _return_target(back, SELECT_USER))
     ctx.actor = dataclasses.replace(actor, acting_as=buyer,
@@ -221,6 +225,9 @@ async def switch(request: web.Request) -> web.StreamResponse:
     me = impersonation.as_self(actor)
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = _check_start(gw, ctx, me, buyer_name, reason)
+    waiting = await approvals.admit(request, gw, ctx, me, buyer, reason)
+    if waiting is not None:  # the running impersonation goes on until the approval
+        return waiting
     restored = await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop",
                                        reason="ok")
     assert restored is not None

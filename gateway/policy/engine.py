@@ -19,7 +19,14 @@ from polar.exceptions import OsoError
 from gateway.domain import Actor, DirectorySnapshot, Page, User
 from gateway.policy.cache import decision_key, remember
 from gateway.policy.rulegraph import read_graph
-from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
+from gateway.policy.views import (
+    POLAR_CLASSES,
+    AdminResource,
+    ApprovalRequest,
+    PolarPage,
+    PolarUser,
+    polar_actor,
+)
 
 log = logging.getLogger("csr_gateway")
 
@@ -39,6 +46,10 @@ IMPERSONATION_RULE = "allow_impersonation"  # (Principal, User)
 REFUSAL_RULE = "impersonation_refused"      # (Principal, User, why): the denial's reason
 MFA_RULE = "requires_mfa"                  # (Principal, User): a second factor is needed
 ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
+# Optional (a policy without them needs no approval and lets nobody approve):
+APPROVAL_RULE = "requires_approval"        # (Principal, User): a second person must agree
+APPROVER_RULE = "may_approve"              # (Principal, ApprovalRequest)
+COMPANY_ACCESS_RULE = "may_view_company_access"  # (Principal, company id)
 QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE, MFA_RULE)
 SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",
@@ -216,6 +227,37 @@ class PolicyEngine:
                 return False  # a policy without the rule asks for no second factor
             log.exception("policy rule %s failed; asking for MFA", MFA_RULE)
             return True
+
+    def requires_approval(self, actor: Actor, buyer: User,
+                          directory: DirectorySnapshot | None = None) -> bool:
+        """Does acting for this buyer need another person's approval? An error says yes."""
+        return self._optional(APPROVAL_RULE, True, polar_actor(actor, directory),
+                              PolarUser(buyer, directory))
+
+    def may_approve(self, approver: Actor, requester: User, buyer: User, reason: str,
+                    directory: DirectorySnapshot | None = None) -> bool:
+        """May this person approve that request? An error says no (fail closed). The
+        gateway refuses self-approval before it asks."""
+        request = ApprovalRequest(PolarUser(requester, directory), PolarUser(buyer, directory),
+                                  buyer.company, reason)
+        return self._optional(APPROVER_RULE, False, polar_actor(approver, directory), request)
+
+    def company_access(self, actor: Actor, company: str,
+                       directory: DirectorySnapshot | None = None) -> bool:
+        """May this person see every staff access to their company's buyers?"""
+        return self._optional(COMPANY_ACCESS_RULE, False, polar_actor(actor, directory),
+                              company)
+
+    def _optional(self, rule: str, on_error: bool, *args: object) -> bool:
+        """A question a policy may leave out (then it never holds); errors answer on_error."""
+        try:
+            return _holds(self.current, rule, *args)
+        except Exception as exc:
+            if f"undefined rule `{rule}`" in str(exc):
+                return False
+            log.error("policy rule %s failed (%s); answering %s", rule, type(exc).__name__,
+                      on_error)
+            return on_error
 
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:
