@@ -159,9 +159,13 @@ class VolumeLimits:
         if new and count == limit.max + 1:  # the one caller that went past it
             exceeded(gw, ctx, imp, limit, count)
 
-    async def close(self) -> None:
+    async def settle(self) -> None:
+        """This process's counting writes are done (shutdown, tests)."""
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=5)
+
+    async def close(self) -> None:
+        await self.settle()
         await self.counts.close()
 
 

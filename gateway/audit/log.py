@@ -27,7 +27,9 @@ AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "m
 EVENTS = ("request", "login", "login_failed", "logout", "session_expired",
           "impersonation_start", "impersonation_stop", "impersonation_denied",
           "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
-          "audit_start", "notification", "request_intent", "audit_resumed")
+          "audit_start", "notification", "request_intent", "audit_resumed",
+          "approval_requested", "approval_granted", "approval_denied", "approval_expired",
+          "impersonation_limit")
 SECRET_WORDS = ("password", "cookie", "authorization", "token", "secret", "csrf")
 CORE = frozenset(AUDIT_KEYS)
 FILLED = AUDIT_KEYS[1:-3]
