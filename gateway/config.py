@@ -73,9 +73,11 @@ def build(src: Source, base: Path) -> Settings:
     if isinstance(listen, dict):
         top.update(_fields(src, ("listen",), Settings,
                            {k: v for k, v in listen.items() if k in ("host", "port")}, base))
+    limits = None  # impersonation.limits: a mapping of its own (limitconf.py)
     for name, cls in SECTIONS.items():
         raw = dict(_mapping(src, data, name))
-        limits = raw.pop("limits", None) if name == "impersonation" else None
+        if name == "impersonation":
+            limits = raw.pop("limits", None)
         top[name] = cls(**_fields(src, (name,), cls, raw, base))
     top["impersonation"] = dataclasses.replace(
         top["impersonation"], limits=limitconf.volume_limits(src, limits))
