@@ -7,6 +7,7 @@ policy says.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -83,7 +84,12 @@ def described(gw: Gateway, approval: Approval) -> dict[str, Any]:
     return {**approval.public(),
             "requester_name": requester.display_name if requester else approval.requester,
             "buyer_name": buyer.display_name if buyer else approval.buyer,
-            "company_name": snapshot.company_name(approval.company)}
+            "company_name": snapshot.company_name(approval.company),
+            "waiting_since": when(approval.created_at)}
+
+
+def when(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(moment))
 
 
 async def page(request: web.Request) -> web.StreamResponse:

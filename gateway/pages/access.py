@@ -96,6 +96,16 @@ def described(visit: Visit, snapshot: DirectorySnapshot) -> dict[str, Any]:
             "pages": visit.pages, "actions": visit.actions}
 
 
+def readable(row: dict[str, Any]) -> dict[str, Any]:
+    """The HTML page's words for the times: `2026-12-03 14:32 UTC`, `4 min`."""
+    seconds = row["duration_seconds"]
+    lasted = "still running" if seconds is None else (
+        "under a minute" if seconds < 60 else f"{round(seconds / 60)} min")
+    started = row["started_at"] or ""
+    return {**row, "started_text": started[:16].replace("T", " ") + " UTC" if started
+            else "—", "lasted": lasted}
+
+
 def _seconds(visit: Visit) -> float | None:
     if not visit.started or not visit.ended:
         return None
@@ -135,8 +145,8 @@ async def page(request: web.Request) -> web.StreamResponse:
     company = ctx.actor.user.company
     offer = company is not None and gw.policy.company_access(ctx.actor, company,
                                                              gw.directory.snapshot)
-    return render(request, "access.html", rows=rows, scope=scope, offer_company=offer,
-                  company_name=gw.directory.snapshot.company_name(company))
+    return render(request, "access.html", rows=[readable(r) for r in rows], scope=scope,
+                  offer_company=offer, company_name=gw.directory.snapshot.company_name(company))
 
 
 async def api(request: web.Request) -> web.StreamResponse:

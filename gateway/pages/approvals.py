@@ -8,6 +8,8 @@ one the start files a request and answers with the page that waits for the decis
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from gateway import approvals
@@ -83,7 +85,8 @@ async def pending(request: web.Request) -> web.StreamResponse:
     return render(request, "approval_pending.html", approval=found,
                   buyer_name=buyer.display_name if buyer else found.buyer,
                   approver_name=approver.display_name if approver else found.approver,
-                  company_name=snapshot.company_name(found.company))
+                  company_name=snapshot.company_name(found.company),
+                  until=time.strftime("%H:%M UTC", time.gmtime(found.expires_at)))
 
 
 def add_routes(app: web.Application) -> None:
