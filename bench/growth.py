@@ -34,11 +34,11 @@ def extra_facts(count: int, same_group: bool) -> str:
 
 def decision_us(settings: Any, policies: Path, calls: int) -> dict[str, float]:
     """Uncached (the cache emptied before each call) and cached decisions, in us."""
-    from gateway.domain import Actor
-    from gateway.policy.tools import Bench
+    from gateway.core.domain import Actor
+    from gateway.policylab.harness import Harness
 
     started = time.perf_counter()
-    bench = Bench(settings, policies)
+    bench = Harness(settings, policies)
     load_s = time.perf_counter() - started
     # facts ids as the live directory gives them: without them nothing is cached
     directory = dataclasses.replace(bench.directory, facts={
@@ -62,7 +62,7 @@ def decision_us(settings: Any, policies: Path, calls: int) -> dict[str, float]:
 
 def policy_growth(config: Path, sizes: tuple[int, ...] = POLICY_SIZES,
                   calls: int = 300) -> list[dict[str, Any]]:
-    from gateway.config import load_settings
+    from gateway.config.load import load_settings
 
     settings = load_settings(config)
     decision_us(settings, settings.policies_dir, 10)  # first use loads the engine library

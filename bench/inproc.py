@@ -80,8 +80,8 @@ async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
                   prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
     from bench.minproxy import make_app
     from bench.targets import GatewayConfig
-    from gateway.config import load_settings
-    from gateway.server import start_gateway
+    from gateway.app.server import start_gateway
+    from gateway.config.load import load_settings
 
     loop = asyncio.get_running_loop()
     shop = await loop.create_server(ShopProtocol, "127.0.0.1", 0)
@@ -137,7 +137,7 @@ def table(costs: list[Cost]) -> str:
 
 def run(config: Path, scenario: str, requests: int, connections: int, rounds: int,
         prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
-    from gateway.server import install_uvloop
+    from gateway.app.server import install_uvloop
 
     install_uvloop()
     with tempfile.TemporaryDirectory(prefix="csrgw-inproc-") as tmp:

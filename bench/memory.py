@@ -33,8 +33,8 @@ def rss_mb() -> dict[str, float]:
 
 
 def make_sessions(count: int, idle_minutes: int = 60) -> Iterator[Any]:
-    from gateway.domain import Impersonation
-    from gateway.sessions import new_session
+    from gateway.core.domain import Impersonation
+    from gateway.sessions.store import new_session
 
     for i in range(count):
         user, buyer = IDENTITIES[i % len(IDENTITIES)]
@@ -63,9 +63,9 @@ async def touch_all(port: int, cookie_name: str, sids: list[str], connections: i
 
 
 async def measure(config: str, total: int, steps: list[int], requests: bool) -> dict[str, Any]:
-    from gateway.config import load_settings
-    from gateway.server import start_gateway
-    from gateway.state import GATEWAY
+    from gateway.app.server import start_gateway
+    from gateway.config.load import load_settings
+    from gateway.runtime.gateway import GATEWAY
 
     settings = load_settings(config)
     runner = await start_gateway(settings)
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--no-requests", action="store_true")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",") if s.strip()]
-    from gateway.server import install_uvloop
+    from gateway.app.server import install_uvloop
 
     install_uvloop()
     result = asyncio.run(measure(args.config, args.sessions, steps, not args.no_requests))

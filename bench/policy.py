@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.domain import Actor
-from gateway.policy.engine import Decision
-from gateway.policy.tools import Bench
-from gateway.settings import Settings
+from gateway.core.domain import Actor
+from gateway.core.settings import Settings
+from gateway.policy.decision import Decision
+from gateway.policylab.harness import Harness
 
 # (scenario, user, acting as, question): a page name, "impersonate <buyer>" or "admin <area>"
 SCENARIOS = (
@@ -27,7 +27,7 @@ SCENARIOS = (
 UNCACHED_BATCH, CACHED_BATCH = 20, 2000
 
 
-def question(bench: Bench, user: str, acting: str | None, asked: str) -> Callable[[], Decision]:
+def question(bench: Harness, user: str, acting: str | None, asked: str) -> Callable[[], Decision]:
     """One decision as the gateway asks it, through the engine's cache."""
     directory, engine = bench.directory, bench.engine
     actor = Actor(bench.user(user), bench.user(acting) if acting else None)
@@ -54,7 +54,7 @@ def _per_call(fn: Callable[[], Any], calls: int, before: Callable[[], Any] | Non
 def policy_benchmark(settings: Settings, seconds: float = 2.0) -> list[dict[str, Any]]:
     """Uncached: the decision cache is emptied before every question (the cost of the
     first request after a change); cached: the same question again."""
-    bench = Bench(settings)
+    bench = Harness(settings)
     asks = [(label, question(bench, *spec)) for label, *spec in SCENARIOS]
     clear = bench.engine.current.cache.clear
     best = {label: [float("inf"), float("inf")] for label, _ in asks}

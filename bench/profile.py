@@ -17,9 +17,9 @@ from typing import Any
 
 
 async def serve(config: str, ready: Path) -> int:
-    from gateway.config import load_settings
-    from gateway.server import start_gateway
-    from gateway.state import GATEWAY
+    from gateway.app.server import start_gateway
+    from gateway.config.load import load_settings
+    from gateway.runtime.gateway import GATEWAY
 
     runner = await start_gateway(load_settings(config))
     stop = asyncio.Event()
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--ready", required=True, help="file written once listening")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
     args = parser.parse_args()
-    from gateway.server import install_uvloop
+    from gateway.app.server import install_uvloop
 
     install_uvloop()
     profiled(args.profiler, args.config, Path(args.ready), Path(args.out))

@@ -79,7 +79,7 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-class Bench:
+class Harness:
     def __init__(self, opts: Options, folder: Path) -> None:
         self.opts = opts
         self.folder = folder
@@ -268,7 +268,7 @@ def main(args: argparse.Namespace) -> int:
                          "pip install -e '.[bench]' (or leave --plot out)")
     growth_text = ""
     with tempfile.TemporaryDirectory(prefix="csrgw-bench-") as tmp:
-        report = Bench(opts, Path(tmp)).run()
+        report = Harness(opts, Path(tmp)).run()
         if args.growth:
             growth_text, report.extra["growth"] = growth.run(Path(tmp) / "growth", opts.config,
                                                              quick=args.quick)

@@ -52,15 +52,15 @@ async def per_await_us(fn: Callable[[], Awaitable[object]], n: int) -> float:
 async def measure(settings: Any, n: int, acting: bool = False) -> dict[str, float]:
     from aiohttp.test_utils import make_mocked_request
 
-    from gateway import hygiene
-    from gateway.app import build_gateway
-    from gateway.auth import cookie_value, session_actor
-    from gateway.context import RequestContext
-    from gateway.domain import Impersonation
-    from gateway.identity import identity_headers
-    from gateway.impersonation import lapse_reason
-    from gateway.pathcanon import canonicalize
-    from gateway.sessions import new_session
+    from gateway.app.build import build_gateway
+    from gateway.core.domain import Impersonation
+    from gateway.pipeline.authn import cookie_value, session_actor
+    from gateway.pipeline.identity import identity_headers
+    from gateway.request import hygiene
+    from gateway.request.canon import canonicalize
+    from gateway.runtime.context import RequestContext
+    from gateway.runtime.impersonation import lapse_reason
+    from gateway.sessions.store import new_session
 
     gw = await build_gateway(settings)
     gw.audit.open()
@@ -123,7 +123,7 @@ async def measure(settings: Any, n: int, acting: bool = False) -> dict[str, floa
 
 def settings_for(config: Path, state: Path) -> Any:
     from bench.targets import GatewayConfig
-    from gateway.config import load_settings
+    from gateway.config.load import load_settings
 
     gc = GatewayConfig(config, state, "http://127.0.0.1:9")
     gc.seed()

@@ -1,6 +1,6 @@
-# Who may act for whom (R16, R17, R2, R4) and the gateway's admin area (R2, R15).
+# Who may act for whom and the gateway's admin area.
 
-# R17: the right to impersonate is granted explicitly, by group.
+# The right to impersonate is granted explicitly, by group.
 impersonator_group("CSR");
 
 # Staff of any kind can never be impersonated.
@@ -28,7 +28,7 @@ allow_impersonation(actor, buyer) if
      "company_allows_assistance" in standing) and
     not (other in buyer.groups and privileged_group(other));
 
-# R16 and the optional consent setting (impersonation.require_consent).
+# Prospects cannot be impersonated; the optional consent setting (impersonation.require_consent).
 consented(_standing) if REQUIRE_CONSENT = false;
 consented(standing) if "allows_assistance" in standing;
 consented(standing) if "company_allows_assistance" in standing;

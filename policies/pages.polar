@@ -1,4 +1,4 @@
-# Page access per group (R3). Static facts: the cheap style (DESIGN section 6).
+# Page access per group. Static facts: the cheap style (DESIGN section 6).
 # grant(group, page, action): members of `group` may do `action` ("*" = any) on `page`.
 
 grant("Buyer", "storefront", "*");
@@ -13,7 +13,7 @@ grant("Buyer", "change_password", "*");
 grant("Buyer", "change_email", "*");
 grant("Buyer", "two_factor", "*");
 
-# R3: the recommended CSR pages. No admin pages, no password pages (R2).
+# The recommended CSR pages. No admin pages, no password pages.
 grant("CSR", "storefront", "*");
 grant("CSR", "reports", "view");
 grant("CSR", "select_user", "*");
@@ -22,7 +22,7 @@ grant("CSR", "order_confirmation", "*");
 grant("CSR", "saved_jobs", "*");
 grant("CSR", "my_account", "view");
 
-# Pages a CSR may use only while acting for a buyer: the order is the buyer's (R14, R20).
+# Pages a CSR may use only while acting for a buyer: the order is the buyer's.
 acting_grant("CSR", "cart", "*");
 acting_grant("CSR", "checkout", "*");
 
@@ -34,7 +34,7 @@ grant("Administrator", "shop_admin", "*");
 grant("Administrator", "my_account", "*");
 grant("Administrator", "change_password", "*");
 
-# R13: assigning an order to a CSR needs Site Admin or Sales Admin (or Administrator).
+# Assigning an order to a CSR needs Site Admin or Sales Admin (or Administrator).
 grant("Site Admin", "storefront", "*");
 grant("Site Admin", "shop_admin", "*");
 grant("Site Admin", "order_assignment", "*");
@@ -63,10 +63,10 @@ page_access(false, actor, action, page) if
     (grant(group, name, "*") or grant(group, name, action)) and
     cut;
 
-# A CSR acting for a buyer (R4, R14, R18, R20): never a sensitive page; one of the buyer's
+# A CSR acting for a buyer: never a sensitive page; one of the buyer's
 # groups grants it (the cart, order and account are the buyer's) AND the CSR's impersonator
 # group grants it, or grants it while acting (acting_grant). Only the impersonator group
-# counts: a CSR who is also an Administrator gets no more while acting than any CSR (R4).
+# counts: a CSR who is also an Administrator gets no more while acting than any CSR.
 # Whether the CSR may still act for this buyer at all (assignment, status, group) is the
 # separate question `allow_impersonation`, which the gateway asks first on every
 # impersonated request: this rule need not repeat it.

@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.app import build_gateway, create_app
-from gateway.config import load_settings
-from gateway.framing import runner_kwargs
-from gateway.settings import Settings
-from gateway.state import GATEWAY, Gateway
+from gateway.app.build import build_gateway, create_app
+from gateway.app.protocol_audit import runner_kwargs
+from gateway.config.load import load_settings
+from gateway.core.settings import Settings
+from gateway.runtime.gateway import GATEWAY, Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "demo-pass-1"

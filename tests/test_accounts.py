@@ -48,7 +48,7 @@ async def test_login_throttled_per_address(make_gateway) -> None:
 ], ids=["too-short", "bad-chars", "email", "kind", "unknown-group", "unknown-company",
         "taken", "bad-cidr"])
 async def test_user_rules(gateway, data, field) -> None:
-    """R9: usernames of at least 5 characters, unique; a valid email; known references."""
+    """usernames of at least 5 characters, unique; a valid email; known references."""
     service = DirectoryService(gw_of(gateway).directory)
     with pytest.raises(ValidationFailed) as err:
         await service.create_user(data, None)
@@ -56,7 +56,7 @@ async def test_user_rules(gateway, data, field) -> None:
 
 
 async def test_username_is_immutable(gateway) -> None:
-    """R9: a username can never change."""
+    """a username can never change."""
     service = DirectoryService(gw_of(gateway).directory)
     with pytest.raises(ValidationFailed) as err:
         await service.update_user("buyer-alice", {"username": "buyer-alicia"})
@@ -64,7 +64,7 @@ async def test_username_is_immutable(gateway) -> None:
 
 
 async def test_new_user_inherits_creator_fence(gateway) -> None:
-    """R12: a new CSR inherits its creator's IP fence."""
+    """a new CSR inherits its creator's IP fence."""
     directory = gw_of(gateway).directory
     service = DirectoryService(directory)
     await service.update_user("admin-ann", {"ip_fence": ["10.1.0.0/16", "127.0.0.0/8"]})
@@ -75,7 +75,7 @@ async def test_new_user_inherits_creator_fence(gateway) -> None:
 
 
 async def test_csr_group_cannot_be_deleted(gateway) -> None:
-    """R1: the pre-configured CSR group cannot be deleted."""
+    """the pre-configured CSR group cannot be deleted."""
     service = DirectoryService(gw_of(gateway).directory)
     with pytest.raises(ValidationFailed):
         await service.delete_group("CSR")
@@ -84,7 +84,7 @@ async def test_csr_group_cannot_be_deleted(gateway) -> None:
 
 
 async def test_activation_link_once_within_a_day(gateway) -> None:
-    """R11: an activation link sets a password once, within 24 hours."""
+    """an activation link sets a password once, within 24 hours."""
     directory = gw_of(gateway).directory
     await DirectoryService(directory).create_user(
         {"username": "buyer-zed", "email": "z@acme.example", "company": "acme",

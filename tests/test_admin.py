@@ -41,7 +41,7 @@ async def _as(client, persona: str) -> str:
 @pytest.mark.parametrize(("method", "path", "data"), ENDPOINTS,
                          ids=[f"{m}-{p.rsplit('/api/', 1)[1]}" for m, p, _ in ENDPOINTS])
 async def test_permission_table(make_gateway, persona, method, path, data) -> None:
-    """Administrators manage; CSRs (R2, R15), buyers and anyone impersonating get nothing;
+    """Administrators manage; CSRs, buyers and anyone impersonating get nothing;
     Sales Admin reads sessions only."""
     client = await make_gateway()
     token = await _as(client, persona)
@@ -191,7 +191,7 @@ async def test_admin_pages_render_for_admins_only(make_gateway, path) -> None:
 
 
 async def test_r4_warning_for_csr_who_is_admin(gateway) -> None:
-    """R4: the admin UI warns about a CSR who is also an Administrator."""
+    """the admin UI warns about a CSR who is also an Administrator."""
     token = await _as(gateway, "admin-ann")
     await gateway.patch(f"{API}/users/csr-dave", json={"groups": ["CSR", "Administrator"]},
                         headers={"X-CSRF-Token": token})
@@ -200,7 +200,7 @@ async def test_r4_warning_for_csr_who_is_admin(gateway) -> None:
 
 
 async def test_account_page_is_the_csrs_own_while_impersonating(gateway) -> None:
-    """R18: /_gateway/account stays the CSR's own; the password change is the CSR's."""
+    """/_gateway/account stays the CSR's own; the password change is the CSR's."""
     token = await _as(gateway, "carol-as-alice")
     text = await (await gateway.get("/_gateway/account")).text()
     assert "csr-carol" in text and "not Alice Anders" in text

@@ -129,7 +129,7 @@ async def test_who_may_not_approve(make_gateway, staff, approver, status, reason
     gw = gw_of(client)
     snapshot = gw.directory.snapshot
     carol = snapshot.user("csr-carol")
-    from gateway.domain import Actor
+    from gateway.core.domain import Actor
     # the shipped policy would let csr-carol (assigned to globex) approve: the gateway refuses
     assert gw.policy.may_approve(Actor(carol), carol, snapshot.user(GUARDED), "TICKET-7",
                                  snapshot) is True

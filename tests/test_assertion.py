@@ -1,4 +1,4 @@
-"""The signed assertion (R14): claims, algorithms, the published JWKS, key rotation."""
+"""The signed assertion: claims, algorithms, the published JWKS, key rotation."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from gateway.assertion import AssertionSigner, KeyFileError, load_keys, thumbprint
-from gateway.settings import AssertionSettings
+from gateway.core.settings import AssertionSettings
+from gateway.services.assertion import AssertionSigner, KeyFileError, load_keys, thumbprint
 from tests.conftest import impersonate, launch_gateway, login, stop_process
 
 SECRET = "s" * 40

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from gateway.audit import AUDIT_KEYS, AuditConfig, AuditLog
-from gateway.audit.cli import register
 from gateway.audit.query import Filter, parse_time, select, transaction_rows
 from gateway.audit.verify import Break, verify_files
+from gateway.cli.audit import register
 from tests.conftest import audit_lines, gw_of, impersonate, login
 
 
@@ -159,7 +159,7 @@ def test_query_filters_and_formats(tmp_path: Path, capsys) -> None:
 
 
 async def test_transaction_log_rows(gateway) -> None:
-    """R8: newest first, with 'Impersonation Starts: <csr> Starts Impersonating <buyer>'."""
+    """newest first, with 'Impersonation Starts: <csr> Starts Impersonating <buyer>'."""
     await login(gateway, "csr-carol")
     await impersonate(gateway, "buyer-alice")
     await gateway.get("/cart")

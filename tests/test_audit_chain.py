@@ -12,8 +12,8 @@ import pytest
 
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import REDIS_KEY, AnchorKeeper, make_anchor
-from gateway.audit.cli import register
 from gateway.audit.verify import Break, Verified, verify_files
+from gateway.cli.audit import register
 
 
 def run_cli(*argv: str) -> int:

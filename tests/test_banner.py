@@ -11,8 +11,8 @@ import pytest
 from aiohttp import ClientPayloadError, web
 from aiohttp.test_utils import TestServer
 
-from gateway.banner import BannerInjector, wants_banner
-from gateway.errors import UpstreamUnavailable
+from gateway.core.errors import UpstreamUnavailable
+from gateway.pipeline.banner import BannerInjector, wants_banner
 from tests.conftest import audit_lines, impersonate, login
 
 PAGE = b"<html><head><title>x</title></head><body><p>hello</p></BODY ></html>"

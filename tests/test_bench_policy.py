@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.policy import SCENARIOS, policy_benchmark, render
-from gateway.config import load_settings
+from gateway.config.load import load_settings
 from tests.conftest import ROOT
 
 

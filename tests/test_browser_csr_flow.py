@@ -85,7 +85,7 @@ async def test_buyer_never_sees_the_banner(demo, browser) -> None:  # noqa: F811
 
 
 async def test_sensitive_page_denied_while_impersonating(demo, browser) -> None:  # noqa: F811
-    """R18: the buyer's password page is refused, with the banner still there."""
+    """the buyer's password page is refused, with the banner still there."""
     context = await browser.new_context()
     page = await context.new_page()
     await log_in(page, demo.base, "csr-carol")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_settings, settings_from_text
+from gateway.config.load import ConfigError, load_settings, settings_from_text
 
 GOOD = """\
 pages:
@@ -74,7 +74,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 def test_check_command_reports_and_fails(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """`csr-gateway check` exits non-zero and prints file:line messages."""
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     path = tmp_path / "gw.yaml"
     path.write_text(GOOD + "  - {path: /x, page: nope}\n")

@@ -30,7 +30,7 @@ async def test_csr_places_order_for_buyer(shop_and_gateway) -> None:
     assert (order.user, order.company, order.impersonator) == ("buyer-alice", "acme",
                                                                 "csr-carol")
     assert (order.assertion_sub, order.assertion_act) == ("buyer-alice", "csr-carol")
-    assert order.total == "43.20"  # Acme's company price (R20)
+    assert order.total == "43.20"  # Acme's company price
     token = (await whoami(client))["csrf_token"]
     stop = await client.post("/_gateway/impersonate/stop", data={"csrf_token": token},
                              allow_redirects=False)
@@ -46,7 +46,7 @@ async def test_csr_places_order_for_buyer(shop_and_gateway) -> None:
 
 
 async def test_buyer_and_csr_share_one_cart(shop_and_gateway) -> None:
-    """R19: the buyer logged in at the same time sees what the CSR put in the cart."""
+    """the buyer logged in at the same time sees what the CSR put in the cart."""
     _shop, csr = shop_and_gateway
     await login(csr, "csr-carol")
     await impersonate(csr, "buyer-alice")

@@ -129,7 +129,7 @@ async def test_stylesheet_is_public(make_shop) -> None:
     (ALICE, None), (CAROL_AS_ALICE, "csr-carol"),
 ], ids=["buyer", "csr-as-buyer"])
 async def test_checkout_records_order_for_the_buyer(make_shop, headers, impersonator) -> None:
-    """An order belongs to the effective user and names the CSR who placed it (R14)."""
+    """An order belongs to the effective user and names the CSR who placed it."""
     client = await make_shop()
     await add(client, headers, "BC-100", 2)
     resp = await client.post("/checkout", data={"po_number": "PO-9"}, headers=headers,
@@ -148,7 +148,7 @@ async def test_checkout_records_order_for_the_buyer(make_shop, headers, imperson
 
 
 async def test_buyer_and_csr_share_one_cart(make_shop) -> None:
-    """R19: the buyer's cart is the CSR-as-buyer's cart; the CSR's own cart stays apart."""
+    """the buyer's cart is the CSR-as-buyer's cart; the CSR's own cart stays apart."""
     client = await make_shop()
     await add(client, ALICE, "STK-50")
     await add(client, CAROL_AS_ALICE, "POS-A2", 3)
@@ -165,7 +165,7 @@ async def test_buyer_and_csr_share_one_cart(make_shop) -> None:
     (ALICE, "$21.60"), ({**ALICE, "X-Remote-Company": "globex"}, "$22.80"), (IVAN, "$24.00"),
 ], ids=["acme-10pct", "globex-5pct", "initech-list"])
 async def test_prices_are_the_buyers(make_shop, headers, price) -> None:
-    """R20: the catalog shows the effective user's company price."""
+    """the catalog shows the effective user's company price."""
     page = await (await (await make_shop()).get("/products/BC-100", headers=headers)).text()
     assert price in page
 
@@ -298,7 +298,7 @@ async def test_assertion_must_confirm_the_headers(make_shop, issuer, headers, ma
 
 
 async def test_verified_order_carries_the_assertion(make_shop, issuer) -> None:
-    """The order records the assertion's sub, act.sub and reason beside the headers (R14)."""
+    """The order records the assertion's sub, act.sub and reason beside the headers."""
     client = await make_shop(jwks_url=issuer.url)
     sent = {**CAROL_AS_ALICE, "X-Gateway-Assertion": issuer.token(CAROL_AS_ALICE)}
     await add(client, sent, "POS-A1")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.config import ConfigError, load_settings
-from gateway.configenv import apply
-from gateway.yamlsrc import loads
+from gateway.config.env import apply
+from gateway.config.load import ConfigError, load_settings
+from gateway.config.yamlsrc import loads
 from tests.conftest import ROOT, free_port
 
 MINIMAL = """\
@@ -78,7 +78,7 @@ def test_unset_reference_names_file_line_and_key(tmp_path: Path) -> None:
 ], ids=["section-key", "listen-port", "top-level", "public-url", "list", "not-a-key"])
 def test_csrgw_overrides(env: dict[str, str], read, expected) -> None:
     """CSRGW_SECTION__KEY and CSRGW_KEY override the file; other CSRGW_ names are ignored."""
-    from gateway.config import build
+    from gateway.config.load import build
 
     src = loads(MINIMAL + "upstream: {url: 'http://file:1'}\n")
     apply(src, {"workers", "public_url", "port"}, env)
@@ -133,7 +133,7 @@ def test_other_database_urls_are_left_alone(tmp_path: Path, url: str) -> None:
 def test_directory_commands_use_the_gateways_database(tmp_path: Path, monkeypatch,
                                                        capsys) -> None:
     """`directory import` from another cwd writes the SQLite file `run` reads."""
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     (tmp_path / "app").mkdir()
     init = tmp_path / "app"
@@ -161,7 +161,7 @@ def test_directory_commands_use_the_gateways_database(tmp_path: Path, monkeypatc
 def test_invite_link_uses_the_real_address(tmp_path: Path, capsys, args: list[str],
                                            config_extra: str, base: str) -> None:
     """The invitation link starts with --base-url, else public_url, else host:port."""
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     assert main(["init", str(tmp_path / "app")]) == 0
     config = tmp_path / "app" / "config" / "gateway.yaml"
@@ -172,18 +172,18 @@ def test_invite_link_uses_the_real_address(tmp_path: Path, capsys, args: list[st
 
 
 def test_configuration_reference_is_current() -> None:
-    """docs/configuration.md is what `python -m gateway.confdoc` generates today."""
-    from gateway.confdoc import render_reference
+    """docs/configuration.md is what `python -m gateway.config.doc` generates today."""
+    from gateway.config.doc import render_reference
 
     committed = (ROOT / "docs" / "configuration.md").read_text()
     assert committed == render_reference(), (
-        "docs/configuration.md is stale: python -m gateway.confdoc --write "
+        "docs/configuration.md is stale: python -m gateway.config.doc --write "
         "docs/configuration.md")
 
 
 def test_every_key_has_a_meaning() -> None:
     """The generated reference describes every key."""
-    from gateway.confdoc import render_reference
+    from gateway.config.doc import render_reference
 
     assert "not yet described" not in render_reference()
 
@@ -258,7 +258,7 @@ def test_policy_tools_report_a_broken_file_as_file_line(tmp_path: Path, capsys,
     """A policy that does not load is one `file:line: message`, as `check` says it."""
     import shutil
 
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     policies = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", policies)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.directory.transfer import export, import_
 from tests.conftest import gw_of
 

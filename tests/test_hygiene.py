@@ -8,15 +8,15 @@ import ipaddress
 import pytest
 from multidict import CIMultiDict
 
-from gateway.errors import BadRequest
-from gateway.hygiene import (
+from gateway.core.errors import BadRequest
+from gateway.core.settings import HeaderNames
+from gateway.request.hygiene import (
     HeaderPolicy,
     client_address,
     reject_method_override,
     scrub_request_headers,
     scrub_response_headers,
 )
-from gateway.settings import HeaderNames
 
 POLICY = HeaderPolicy.default(HeaderNames().all(), ("X-Debug-Admin",))
 

@@ -1,4 +1,4 @@
-"""Who may act for whom (R2, R4, R16, R17), decided by the policy, through the real gateway."""
+"""Who may act for whom, decided by the policy, through the real gateway."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ async def test_anonymous_cannot_impersonate(gateway, upstream) -> None:
 ], ids=["buyer-page", "shop-admin", "assign-order", "password", "gateway-admin"])
 async def test_csr_who_is_also_admin_gets_only_csr_rights(make_gateway, upstream, method, path,
                                                          status, reason) -> None:
-    """R4: an Administrator in the CSR group, acting for a buyer, has only what the policy
+    """an Administrator in the CSR group, acting for a buyer, has only what the policy
     grants an impersonating CSR: no admin pages, no password pages."""
     client = await make_gateway()
     await change_rows(client, add_group("csr-carol", "Administrator"))

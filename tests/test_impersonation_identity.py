@@ -1,4 +1,4 @@
-"""While impersonating (R14, R18-R20): the shop sees the buyer and learns who acts, the
+"""While impersonating: the shop sees the buyer and learns who acts, the
 gateway's account page stays the CSR's, every identity switch clears the shop's session
 cookies, the banner is on every page of the CSR's and on none of the buyer's own."""
 
@@ -59,7 +59,7 @@ async def buyer_browser(gateway) -> AsyncIterator[Browser]:
 
 
 async def test_orders_are_the_buyers_and_carry_the_csr(shop) -> None:
-    """R14, R20: the shop records the buyer's order, at the buyer's price, with the CSR as
+    """the shop records the buyer's order, at the buyer's price, with the CSR as
     impersonator, proven by the verified assertion (sub, act.sub)."""
     app, client = shop
     await login(client, "csr-carol")
@@ -77,7 +77,7 @@ async def test_orders_are_the_buyers_and_carry_the_csr(shop) -> None:
 
 
 async def test_buyer_and_csr_at_the_same_time(shop) -> None:
-    """R19: the buyer's own session runs beside the CSR's; both see one cart; the buyer
+    """the buyer's own session runs beside the CSR's; both see one cart; the buyer
     never sees the banner; the CSR's start and stop leave the buyer's session alone."""
     app, client = shop
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
@@ -105,7 +105,7 @@ async def test_buyer_and_csr_at_the_same_time(shop) -> None:
 
 
 async def test_gateway_account_page_stays_the_csrs(gateway) -> None:
-    """R18: /_gateway/account while impersonating is the CSR's own page, with a banner."""
+    """/_gateway/account while impersonating is the CSR's own page, with a banner."""
     await login(gateway, "csr-carol")
     await impersonate(gateway, "buyer-alice")
     page = await (await gateway.get("/_gateway/account")).text()
@@ -119,7 +119,7 @@ async def test_gateway_account_page_stays_the_csrs(gateway) -> None:
     ("/account/email", 403, "sensitive_page"), ("/account/2fa", 403, "sensitive_page"),
 ], ids=["shop-account", "password", "email", "2fa"])
 async def test_buyers_credentials_are_out_of_reach(shop, path, status, reason) -> None:
-    """R2, R18: the shop's password, email and 2FA pages are denied while impersonating."""
+    """the shop's password, email and 2FA pages are denied while impersonating."""
     app, client = shop
     await login(client, "csr-carol")
     await impersonate(client, "buyer-alice")

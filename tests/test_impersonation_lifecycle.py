@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway import impersonation
-from gateway.context import RequestContext
-from gateway.sessions import Session
+from gateway.runtime import impersonation
+from gateway.runtime.context import RequestContext
+from gateway.sessions.store import Session
 from tests.conftest import audit_lines, gw_of, impersonate, login, whoami
 from tests.test_impersonation import (
     change_rows,
@@ -255,7 +255,7 @@ async def test_the_app_sweeps_and_wires_the_notifier(make_gateway) -> None:
     """The running app has the sweeper task; the notifier signs and uses the shared ledger."""
     import asyncio
 
-    from gateway.ledger import MemoryLedger
+    from gateway.services.ledger import MemoryLedger
 
     client = await make_gateway(impersonation={"notify_webhook": "http://127.0.0.1:9/"})
     gw = gw_of(client)
@@ -274,7 +274,7 @@ async def test_the_app_sweeps_and_wires_the_notifier(make_gateway) -> None:
 ], ids=["max-minutes", "webhook-scheme", "hs256-secret", "ttl"])
 def test_impersonation_settings_are_checked_at_start(snippet, expected) -> None:
     """Values that parse but cannot work stop the start, with their key."""
-    from gateway.config import ConfigError, settings_from_text
+    from gateway.config.load import ConfigError, settings_from_text
 
     good = "pages:\n  storefront: {title: Storefront}\nroutes:\n  - {path: /, page: storefront}\n"
     with pytest.raises(ConfigError) as err:
@@ -285,7 +285,7 @@ def test_impersonation_settings_are_checked_at_start(snippet, expected) -> None:
 async def test_a_request_in_flight_cannot_revive_a_killed_session(gateway) -> None:
     """A request that read the session just before the kill switch deleted it must not
     write it back when it refreshes last_seen (the impersonation would live on)."""
-    from gateway.auth import session_actor
+    from gateway.pipeline.authn import session_actor
 
     await acting(gateway)
     await age(gateway, idle=20)  # a last_seen refresh is due

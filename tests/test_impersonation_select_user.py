@@ -1,4 +1,4 @@
-"""The CSR's way in and out (R5-R7): Select User, search, paging, start, Logout Buyer."""
+"""The CSR's way in and out: Select User, search, paging, start, Logout Buyer."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.test_impersonation import change_rows, set_company, set_user, unassig
 ], ids=["name", "name-case", "account", "email", "prospect-account", "company",
         "company-and-search", "all-mine", "other-csrs-buyer", "unassigned-company", "staff"])
 async def test_buyer_search_stays_in_assigned_companies(gateway, query, expected) -> None:
-    """R6: search by name, email or account number, only across the CSR's companies."""
+    """search by name, email or account number, only across the CSR's companies."""
     await login(gateway, "csr-carol")
     data = await (await gateway.get(f"/_gateway/api/buyers?{query}")).json()
     assert sorted(b["username"] for b in data["buyers"]) == expected
@@ -36,7 +36,7 @@ async def test_buyer_search_stays_in_assigned_companies(gateway, query, expected
 ], ids=["customer-and-prospect", "inactive-buyer", "flagged-company"])
 async def test_only_buyers_the_policy_allows_are_selectable(make_gateway, changes,
                                                              selectable) -> None:
-    """Prospects are shown but not selectable (R16); so is anyone the policy would refuse,
+    """Prospects are shown but not selectable; so is anyone the policy would refuse,
     with the reason, on the page and in the API."""
     client = await make_gateway()
     await change_rows(client, *changes)
@@ -61,7 +61,7 @@ async def test_select_user_page_for_a_csr_without_companies(gateway) -> None:
 
 @pytest.mark.parametrize("user", ["buyer-alice", "admin-ann", "sales-sam"])
 async def test_select_user_is_a_csr_page(gateway, user) -> None:
-    """R3: the page and its API are granted per group; others are refused."""
+    """the page and its API are granted per group; others are refused."""
     await login(gateway, user)
     assert (await gateway.get("/_gateway/select-user")).status == 403
     assert (await gateway.get("/_gateway/api/buyers")).status == 403
@@ -116,7 +116,7 @@ async def test_start_lands_on_the_storefront_as_the_buyer(gateway, upstream) -> 
 ], ids=["shop-page", "after-a-search", "typed-in", "select-user-itself", "gateway-action"])
 async def test_logout_buyer_returns_to_where_the_csr_was(gateway, came_from, searched,
                                                          expected) -> None:
-    """R7: Logout Buyer restores the CSR and goes back to the page they came from."""
+    """Logout Buyer restores the CSR and goes back to the page they came from."""
     await login(gateway, "csr-carol")
     headers = {"Referer": str(gateway.make_url(came_from))} if came_from else {}
     html = await (await gateway.get("/_gateway/select-user", headers=headers)).text()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import ConfigError, settings_from_text
-from gateway.settings import VolumeLimit
+from gateway.config.load import ConfigError, settings_from_text
+from gateway.core.settings import VolumeLimit
 from tests.test_config import GOOD
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.settings import VolumeLimit
+from gateway.core.settings import VolumeLimit
 from tests.conftest import audit_lines, gw_of, impersonate, login, whoami
 from tests.test_notify import Hook, hook  # noqa: F401 (the fixture)
 

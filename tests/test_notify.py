@@ -15,10 +15,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import impersonation, notify
-from gateway.domain import Impersonation
-from gateway.ledger import RedisLedger
-from gateway.notify import Notifier
+from gateway.core.domain import Impersonation
+from gateway.runtime import impersonation
+from gateway.services import notify
+from gateway.services.ledger import RedisLedger
+from gateway.services.notify import Notifier
 from tests.conftest import audit_lines, gw_of, impersonate, login, whoami
 from tests.test_impersonation import change_rows, unassign
 from tests.test_impersonation_lifecycle import age
@@ -197,7 +198,7 @@ async def by_sweeper(client: TestClient) -> None:
 
 
 async def by_kill_switch(client: TestClient) -> None:
-    from gateway.context import RequestContext
+    from gateway.runtime.context import RequestContext
 
     gw = gw_of(client)
     (session,) = await gw.sessions.all()

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.settings import OidcSettings
+from gateway.core.settings import OidcSettings
 from tests.browser import browser, shot  # noqa: F401  (fixture)
 from tests.conftest import GatewayFactory, audit_lines, gw_of
 from tests.idp import CLIENT_ID, CLIENT_SECRET, Idp, ensure_installed, sign_in

@@ -9,8 +9,8 @@ from ipaddress import ip_network
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway import otel
-from gateway.settings import TracingSettings
+from gateway.core.settings import TracingSettings
+from gateway.runtime import tracing as otel
 from tests.conftest import ROOT, audit_lines, gw_of, impersonate, login
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -100,7 +100,7 @@ def test_missing_package_is_one_line(monkeypatch, tmp_path, capsys) -> None:
     """Asked for but not installed: `check` prints one line naming the key and the extra."""
     import importlib.util
 
-    from gateway.checks import check_config
+    from gateway.cli.checks import check_config
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None

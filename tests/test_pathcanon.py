@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import BadRequest, GatewayError
-from gateway.pathcanon import canonicalize
-from gateway.routes import RouteTable, compile_route
-from gateway.settings import RouteSpec
+from gateway.core.errors import BadRequest, GatewayError
+from gateway.core.settings import RouteSpec
+from gateway.request.canon import canonicalize
+from gateway.request.routes import RouteTable, compile_route
 
 REFUSED = {
     "encoded-slash-lower": "/admin%2fusers",
@@ -143,8 +143,8 @@ def test_adversarial_paths_are_decided_in_linear_time() -> None:
     import sys
 
     code = ("import sys, json\n"
-            "from gateway.errors import BadRequest\n"
-            "from gateway.pathcanon import canonicalize\n"
+            "from gateway.core.errors import BadRequest\n"
+            "from gateway.request.canon import canonicalize\n"
             "for path in json.load(sys.stdin).values():\n"
             "    try:\n        canonicalize(path, allow_semicolon=True)\n"
             "    except BadRequest:\n        pass\n"

@@ -46,7 +46,7 @@ TABLE = [
                          ids=[f"{p}-{m}-{u}" for p, m, u, _ in TABLE])
 async def test_persona_page_table(make_gateway, upstream, persona, method, path,
                                   status) -> None:
-    """Each persona reaches exactly the pages the default policy grants (R2-R4, R13, R18)."""
+    """Each persona reaches exactly the pages the default policy grants."""
     client = await make_gateway()
     user, buyer = PERSONAS[persona]
     if user:

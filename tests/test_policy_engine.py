@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_settings
-from gateway.domain import Actor, Company, DirectorySnapshot, User
+from gateway.config.load import load_settings
+from gateway.core.domain import Actor, Company, DirectorySnapshot, User
 from gateway.policy.engine import QUESTIONS, REFUSAL_RULE, PolicyEngine, PolicyLoadError, ask
 from gateway.policy.views import POLAR_CLASSES, PolarUser, polar_actor
 from tests.conftest import ROOT, audit_lines, gw_of, login
@@ -160,7 +160,7 @@ def test_polar_log_stays_off_stdout(tmp_path: Path) -> None:
 
 def test_explain_trace_is_polars_own_log(capsys) -> None:
     """`explain --trace` shows Polar's query log for the deciding question, on demand."""
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     assert main(["policy", "explain", "--trace", "--user", "buyer-alice", "GET", "/cart"]) == 0
     out = capsys.readouterr().out

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.config import load_settings
-from gateway.domain import Actor
-from gateway.policy.explain import explain
-from gateway.policy.tools import Bench
+from gateway.cli.main import main
+from gateway.config.load import load_settings
+from gateway.core.domain import Actor
+from gateway.policylab.explain import explain
+from gateway.policylab.harness import Harness
 from tests.conftest import ROOT
 
 R10_RULES = '''
-# R10: Reports for staff with the action_manager toggle, whatever their group.
+# Reports for staff with the action_manager toggle, whatever their group.
 feature_grant("action_manager", "reports", "view");
 
 page_access(false, actor, action, page) if
@@ -34,12 +34,12 @@ def _copy(tmp_path: Path) -> Path:
     return target
 
 
-def _bench(policies: Path | None = None) -> Bench:
-    return Bench(load_settings(ROOT / "config" / "gateway.yaml"), policies)
+def _bench(policies: Path | None = None) -> Harness:
+    return Harness(load_settings(ROOT / "config" / "gateway.yaml"), policies)
 
 
 def test_r4_csr_who_is_administrator_gets_only_an_acting_csrs_rights() -> None:
-    """R4: while acting, a CSR who is also Administrator is decided exactly like a plain CSR
+    """while acting, a CSR who is also Administrator is decided exactly like a plain CSR
     on every page and admin area; alone, the extra group does add rights."""
     bench = _bench()
     carol = bench.user("csr-carol")
@@ -58,7 +58,7 @@ def test_r4_csr_who_is_administrator_gets_only_an_acting_csrs_rights() -> None:
     ("csr-carol", "allow"), ("csr-dave", "deny"), ("buyer-alice", "deny")],
     ids=["toggle-on", "toggle-off", "buyer"])
 def test_r10_feature_toggle_example(tmp_path: Path, persona: str, expect: str) -> None:
-    """R10: with the docs' rule and without the CSR group's own Reports grant, Reports
+    """with the docs' rule and without the CSR group's own Reports grant, Reports
     follows the action_manager toggle (csr-carol has it, csr-dave does not)."""
     policies = _copy(tmp_path)
     pages = policies / "pages.polar"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.config import load_settings
-from gateway.policy.tables import Case, TableError, check_case, load_table
-from gateway.policy.tools import Bench
+from gateway.cli.main import main
+from gateway.config.load import load_settings
+from gateway.policylab.harness import Harness
+from gateway.policylab.tables import Case, TableError, check_case, load_table
 from tests.conftest import ROOT, audit_lines, impersonate, login, whoami
 
 TABLES = sorted((ROOT / "policies" / "tests").glob("*.yaml"))
@@ -19,18 +19,18 @@ CASES = [case for path in TABLES for case in load_table(path)]
 
 
 @pytest.fixture(scope="module")
-def bench() -> Bench:
-    return Bench(load_settings(ROOT / "config" / "gateway.yaml"))
+def bench() -> Harness:
+    return Harness(load_settings(ROOT / "config" / "gateway.yaml"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.file.name}:{c.line} {c.label}" for c in CASES])
-def test_row(bench: Bench, case: Case) -> None:
+def test_row(bench: Harness, case: Case) -> None:
     """Each row of the shipped tables gets its expected decision (and reason)."""
     result = check_case(bench, case)
     assert not isinstance(result, str), f"{case.where} {case.label}: {result}"
 
 
-def test_tables_cover_every_persona_and_page(bench: Bench) -> None:
+def test_tables_cover_every_persona_and_page(bench: Harness) -> None:
     """Every demo persona and every configured page appears, alone and while acting."""
     personas = {c.persona for c in CASES} | {c.acting_as for c in CASES if c.acting_as}
     assert set(bench.directory.users) <= personas

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.conftest import ROOT, audit_lines, gw_of, impersonate, login, write_config
 
 
@@ -150,11 +150,11 @@ async def test_replay_can_use_the_live_directory(gateway, tmp_path: Path, capsys
 
 def test_matrix_is_remembered_per_policy_snapshot() -> None:
     """The admin Groups page asks for the matrix often: once per policy snapshot is enough."""
-    from gateway.config import load_settings
-    from gateway.policy.matrix import access_matrix
-    from gateway.policy.tools import Bench
+    from gateway.config.load import load_settings
+    from gateway.policylab.harness import Harness
+    from gateway.policylab.matrix import access_matrix
 
-    bench = Bench(load_settings(ROOT / "config" / "gateway.yaml"))
+    bench = Harness(load_settings(ROOT / "config" / "gateway.yaml"))
     first = access_matrix(bench)
     assert access_matrix(bench) is first
     bench.engine.reload()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.reasons import REASONS
+from gateway.core.reasons import REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
 RAISES = re.compile(
@@ -25,7 +25,7 @@ def _codes() -> set[str]:
 
 
 def test_every_reason_in_code_is_registered() -> None:
-    """A reason written anywhere in gateway/ or policies/ is in gateway.reasons.REASONS."""
+    """A reason written anywhere in gateway/ or policies/ is in gateway.core.reasons.REASONS."""
     assert _codes() - set(REASONS) == set()
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway.reasons import ACTING_SENTENCES, REASONS, SENTENCES, sentence
+from gateway.core.reasons import ACTING_SENTENCES, REASONS, SENTENCES, sentence
 from tests.conftest import impersonate, login
 
 # allowed, or written only to the audit log / answered with the raiser's own field-by-field words

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
-from gateway.reload import reload_policy
+from gateway.runtime.reload import reload_policy
 from tests.conftest import (
     ROOT,
     audit_lines,
@@ -142,7 +142,7 @@ async def test_watcher_reloads_edits_and_reports_broken_files(make_gateway, poli
                                                               monkeypatch) -> None:
     """The file watcher: an edit reloads once; a broken save is reported once and keeps the
     old policy; the fix reloads and clears readyz and metrics."""
-    import gateway.reload as reload_module
+    import gateway.runtime.reload as reload_module
 
     monkeypatch.setattr(reload_module, "WATCH_SECONDS", 0.05)
     client = await make_gateway(policies_dir=policy_dir)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import MethodNotAllowed, NotFound
-from gateway.routes import RouteTable, compile_route, conflicts, overlaps, split
-from gateway.settings import RouteSpec
+from gateway.core.errors import MethodNotAllowed, NotFound
+from gateway.core.settings import RouteSpec
+from gateway.request.routes import RouteTable, compile_route, conflicts, overlaps, split
 
 TABLE = RouteTable([compile_route(s) for s in (
     RouteSpec("/", "storefront"),

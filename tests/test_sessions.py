@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from gateway.domain import Impersonation
-from gateway.sessions import MemorySessions, RedisSessions, new_session, touched
+from gateway.core.domain import Impersonation
+from gateway.sessions.redis import RedisSessions
+from gateway.sessions.store import MemorySessions, new_session, touched
 from tests.conftest import impersonate, login, whoami
 
 
@@ -108,7 +109,7 @@ async def test_redis_down_fails_closed(make_gateway, redis_prefix: str) -> None:
 
 async def test_refresh_with_redis_down_fails_closed() -> None:
     """A last_seen refresh that cannot reach Redis is the same 503 as every other call."""
-    from gateway.errors import ServiceUnavailable
+    from gateway.core.errors import ServiceUnavailable
 
     store = RedisSessions("redis://127.0.0.1:1/0", "csrgw-test:", 60)
     with pytest.raises(ServiceUnavailable) as err:
@@ -117,7 +118,7 @@ async def test_refresh_with_redis_down_fails_closed() -> None:
     await store.close()
 
 
-# --- Each worker's copies of Redis sessions (gateway/session_cache.py) -------------------
+# --- Each worker's copies of Redis sessions (gateway/sessions/cache.py) -------------------
 async def _worker(prefix: str) -> RedisSessions:
     """A store as one gateway worker has it, its invalidation subscription confirmed."""
     import asyncio
@@ -173,7 +174,7 @@ async def test_a_worker_serves_its_copy_until_another_changes_the_session(
 async def test_copies_expire_after_max_age_even_without_a_message(redis_prefix: str,
                                                                     monkeypatch) -> None:
     """A lost invalidation (no error, no message) costs at most MAX_AGE seconds."""
-    from gateway import session_cache
+    from gateway.sessions import cache as session_cache
 
     a = await _worker(redis_prefix)
     session = new_session("buyer-alice", 30, "127.0.0.1")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from gateway.config import load_settings
-from gateway.demo_cli import FOREIGN_SHOP_FALLBACK
+from gateway.cli.demo import FOREIGN_SHOP_FALLBACK
+from gateway.config.load import load_settings
 from tests.conftest import ROOT, audit_lines, impersonate, login
 
 ROUTES = (*load_settings(ROOT / "config" / "gateway.yaml").routes, FOREIGN_SHOP_FALLBACK)

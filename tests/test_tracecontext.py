@@ -7,7 +7,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from gateway.tracecontext import parse, start
+from gateway.request.tracecontext import parse, start
 from tests.conftest import audit_lines, login
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -1,4 +1,4 @@
-"""The shop connection pool (gateway/upstream.py) against real sockets on loopback.
+"""The shop connection pool (gateway/services/upstream.py) against real sockets on loopback.
 
 Each case is a small raw asyncio server that answers exactly as a difficult shop would:
 keep-alive, closing idle connections, chunked bodies, answers before the upload ends,
@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import pytest
 
-from gateway.upstream import BadAnswer, PoolConfig, UpstreamPool
+from gateway.services.upstream import BadAnswer, PoolConfig, UpstreamPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

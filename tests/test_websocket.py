@@ -6,8 +6,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.config import load_settings
-from gateway.settings import RouteSpec
+from gateway.config.load import load_settings
+from gateway.core.settings import RouteSpec
 from tests.conftest import ROOT, login
 
 

@@ -5,7 +5,7 @@ import os
 import sys
 import urllib.request
 
-from gateway.config import ConfigError, load_settings
+from gateway.config.load import ConfigError, load_settings
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ import structlog
 from gateway.audit.anchor import AnchorKeeper
 from gateway.audit.chain import GENESIS, last_hash_of, record_hash
 from gateway.audit.sink import SPACE_ERRORS, AuditFile, SinkDown
-from gateway.tracecontext import CURRENT_TRACE
+from gateway.request.tracecontext import CURRENT_TRACE
 
 AUDIT_KEYS = ("ts", "event", "request_id", "user", "actor", "csr", "company", "method", "path",
               "page", "action", "decision", "reason", "status", "duration_ms", "client_ip",

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.core.settings import HeaderNames
 from gateway.demo import account, shopping
 from gateway.demo.state import SHOP_STATE, Order, ShopState
 from gateway.demo.trust import AssertionVerifier, Shopper, Untrusted, identify
 from gateway.demo.view import HERE, TEMPLATES, WHO, Handler, templates
-from gateway.settings import HeaderNames
 
 __all__ = ["SHOP_STATE", "TRUST", "Order", "ShopState", "Shopper", "create_shop_app",
            "run_shop"]

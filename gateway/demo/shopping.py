@@ -111,7 +111,7 @@ async def quote_page(request: web.Request) -> web.StreamResponse:
 
 
 async def assign(request: web.Request) -> web.StreamResponse:
-    """Any caller may assign here: the gateway decides who reaches this (R13)."""
+    """Any caller may assign here: the gateway decides who reaches this."""
     csr = (await form(request)).get("csr", "").strip()[:64] or None
     found = next((o for o in request.app[SHOP_STATE].orders
                   if str(o.id) == request.match_info["id"]), None)

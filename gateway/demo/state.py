@@ -40,14 +40,14 @@ COMPANY_DISCOUNT = {"acme": Decimal("0.10"), "globex": Decimal("0.05")}
 
 
 def price_for(product: Product, company: str | None) -> Decimal:
-    """R20: prices are the buyer's (company prices)."""
+    """prices are the buyer's (company prices)."""
     discount = COMPANY_DISCOUNT.get(company or "", Decimal("0"))
     return (product.price * (1 - discount)).quantize(Decimal("0.01"))
 
 
 @dataclass
 class Order:
-    """An order, print run or quote, recorded with who it is for and who placed it (R14)."""
+    """An order, print run or quote, recorded with who it is for and who placed it."""
 
     id: int
     user: str
@@ -81,7 +81,7 @@ class ShopState:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def cart(self, user: str) -> dict[str, int]:
-        """Keyed by the effective user: buyer and CSR-as-buyer share one cart (R19)."""
+        """Keyed by the effective user: buyer and CSR-as-buyer share one cart."""
         return self.carts.setdefault(user, {})
 
     def place(self, kind: str, who: Shopper, po_number: str = "") -> Order:

@@ -12,7 +12,7 @@ import aiohttp
 import jwt
 from aiohttp import web
 
-from gateway.settings import HeaderNames
+from gateway.core.settings import HeaderNames
 
 ALGORITHMS = ["EdDSA", "RS256", "ES256"]
 REFETCH_AFTER = 1.0  # seconds: an unknown kid refetches the JWKS at most this often

@@ -1,4 +1,4 @@
-"""One-time links: account activation (valid 24 hours, R11) and password reset."""
+"""One-time links: account activation (valid 24 hours) and password reset."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.errors import ServiceUnavailable
+from gateway.core.errors import ServiceUnavailable
 
 log = logging.getLogger("csr_gateway")
 

@@ -9,7 +9,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from gateway.directory.models import UserRow
-from gateway.directory.store import HASHER, Directory
+from gateway.directory.passwords import HASHER
+from gateway.directory.store import Directory
 
 DEMO_PASSWORD = "demo-pass-1"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -15,7 +15,10 @@ from gateway.directory.models import (
     MembershipRow,
     UserRow,
 )
-from gateway.directory.store import HASHER, Directory
+from gateway.directory.passwords import HASHER
+
+if TYPE_CHECKING:  # only for the annotation: the store calls this module when it opens
+    from gateway.directory.store import Directory
 
 USER_FIELDS = ("email", "first_name", "last_name", "mobile", "kind", "account_number",
                "active", "idle_minutes", "features", "tags", "allow_assistance", "created_by")

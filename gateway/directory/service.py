@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from gateway.core.domain import CSR_GROUP, User
 from gateway.directory.models import (
     AssignmentRow,
     CompanyRow,
@@ -23,7 +24,6 @@ from gateway.directory.validate import (
     check_company,
     check_user,
 )
-from gateway.domain import CSR_GROUP, User
 
 Change = tuple[dict[str, Any] | None, dict[str, Any] | None]
 
@@ -53,7 +53,7 @@ class DirectoryService:
                 raise ValidationFailed(problems)
             fence = data.get("ip_fence")
             if fence is None and created_by is not None:
-                fence = list(created_by.ip_fence)  # R12: a new user inherits its creator's fence
+                fence = list(created_by.ip_fence)  # a new user inherits its creator's fence
             row = UserRow(username=data["username"], email=data["email"],
                           created_by=created_by.username if created_by else None)
             self._apply(row, {**data, "ip_fence": fence or []})
@@ -127,7 +127,7 @@ class DirectoryService:
         return None, {"name": name, "description": description}
 
     async def delete_group(self, name: str) -> Change:
-        """R1: the CSR group (and every built-in group) cannot be deleted."""
+        """the CSR group (and every built-in group) cannot be deleted."""
         async with self.directory.sessions.begin() as db:
             row = await db.get(GroupRow, name)
             if row is None:
@@ -172,7 +172,7 @@ class DirectoryService:
         return before, asdict(self.directory.snapshot.companies[data["id"]])
 
     async def assign(self, company: str, csrs: list[str], *, replace: bool) -> Change:
-        """R5: tick CSRs for a company; with `replace`, the ticked ones are exactly assigned."""
+        """tick CSRs for a company; with `replace`, the ticked ones are exactly assigned."""
         snapshot = self.directory.snapshot
         if company not in snapshot.companies:
             raise ValidationFailed({"company": f"unknown company {company!r}"})

@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.ext.asyncio import (
@@ -21,12 +20,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from gateway.core.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
+from gateway.directory.passwords import HASHER
 from gateway.directory.revisions import RevisionBoard
-from gateway.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
+from gateway.directory.seed import load_seed
 
 log = logging.getLogger("csr_gateway")
-HASHER = PasswordHasher()
 _FACT_IDS = itertools.count(1)
 
 
@@ -71,7 +71,6 @@ class Directory:
                 directory.schema = revision or ""
                 await directory.ensure_builtin_groups()
                 if seed is not None and not await directory.has_users():
-                    from gateway.directory.seed import load_seed
                     await load_seed(directory, seed)
             await directory.reload()
         except BaseException:

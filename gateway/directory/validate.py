@@ -1,4 +1,4 @@
-"""Rules for directory input (R9): every problem named by its field, all at once."""
+"""Rules for directory input: every problem named by its field, all at once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Any
 
-from gateway.domain import USER_KINDS
+from gateway.core.domain import USER_KINDS
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{4,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import hashlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from joserfc.jwk import KeySet
 
-from gateway.context import RequestContext
-from gateway.errors import ServiceUnavailable
+from gateway.core.errors import ServiceUnavailable
+from gateway.core.settings import OidcSettings
 from gateway.oidc import tokens
 from gateway.oidc.flow import Once
 from gateway.oidc.tokens import TokenRefused
-from gateway.sessions import Session
-from gateway.settings import OidcSettings
-
-if TYPE_CHECKING:
-    from gateway.state import Gateway
+from gateway.sessions.store import Session
 
 log = logging.getLogger("csr_gateway")
 JWKS_REFETCH_SECONDS = 30.0  # an unknown kid refetches the keys at most this often
@@ -166,46 +161,9 @@ class OidcLogin:
             query["id_token_hint"] = session.idp.id_token
         return f"{endpoint}?{urlencode(query)}"
 
-    async def revalidate(self, gw: Gateway, ctx: RequestContext, session: Session,
-                         now: float) -> Session | None:
-        """Every refresh_seconds the provider is asked again (refresh grant): its groups
-        replace the mapped ones, and a refusal (user disabled, session revoked) ends ours."""
-        idp = session.idp
-        if idp is None or now - idp.checked_at < self.settings.refresh_seconds:
-            return session
-        lock = self._refreshing.setdefault(session.id, asyncio.Lock())
-        async with lock:
-            current = await gw.sessions.get(session.id)
-            if current is None or current.idp is None:
-                return None
-            if now - current.idp.checked_at < self.settings.refresh_seconds:
-                return current
-            return await self._refresh(gw, ctx, current)
+    def refresh_lock(self, session_id: str) -> asyncio.Lock:
+        """One refresh grant at a time per session in this process."""
+        return self._refreshing.setdefault(session_id, asyncio.Lock())
 
-    async def _refresh(self, gw: Gateway, ctx: RequestContext,
-                       session: Session) -> Session | None:
-        from gateway.auth import expire
-        from gateway.oidc import accounts  # accounts reaches the directory service
-
-        idp = session.idp
-        assert idp is not None
-        try:
-            if not idp.refresh_token:
-                raise TokenRefused("oidc_refresh_unavailable", "no refresh token")
-            answer = await self.token_grant({"grant_type": "refresh_token",
-                                             "refresh_token": idp.refresh_token})
-            claims = await self.id_claims(str(answer["id_token"]), None)
-            if claims.get("sub") != idp.sub:
-                raise TokenRefused("oidc_token_invalid", "refresh answered for someone else")
-            await accounts.apply_groups(gw, ctx, session.username, claims, at="refresh")
-        except TokenRefused as refused:
-            self._refreshing.pop(session.id, None)
-            await expire(gw, ctx, session, refused.reason)
-            return None
-        fresh = dataclasses.replace(session, idp=dataclasses.replace(
-            idp, checked_at=time.time(),
-            refresh_token=str(answer.get("refresh_token") or idp.refresh_token),
-            id_token=str(answer["id_token"])))
-        if not await gw.sessions.refresh(fresh):
-            return None
-        return fresh
+    def refresh_done(self, session_id: str) -> None:
+        self._refreshing.pop(session_id, None)

@@ -12,7 +12,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-from gateway.settings import Settings
+from gateway.core.settings import Settings
 
 COOKIE = "csrgw_oidc"
 COOKIE_PATH = "/_gateway/oidc/"
@@ -77,7 +77,7 @@ class Once:
         if self._redis is not None:
             from redis.exceptions import RedisError
 
-            from gateway.errors import ServiceUnavailable
+            from gateway.core.errors import ServiceUnavailable
             try:
                 return bool(await self._redis.set(self._prefix + key, b"1", nx=True, ex=ttl))
             except (RedisError, OSError) as exc:

@@ -3,12 +3,10 @@ the people it touches and everyone else's decisions stay cached."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gateway.domain import DirectorySnapshot, User
-
-if TYPE_CHECKING:
-    from gateway.policy.engine import Decision
+from gateway.core.domain import DirectorySnapshot, User
+from gateway.policy.decision import Decision
 
 CACHE_LIMIT = 200_000
 Key = tuple[Any, ...]

@@ -16,8 +16,9 @@ from typing import Any
 from oso import Oso, Variable
 from polar.exceptions import OsoError
 
-from gateway.domain import Actor, DirectorySnapshot, Page, User
+from gateway.core.domain import Actor, DirectorySnapshot, Page, User
 from gateway.policy.cache import decision_key, remember
+from gateway.policy.decision import Decision
 from gateway.policy.rulegraph import read_graph
 from gateway.policy.views import (
     POLAR_CLASSES,
@@ -32,8 +33,8 @@ log = logging.getLogger("csr_gateway")
 
 # Polar reads both per query. A decision takes well under a millisecond, so a runaway rule
 # is stopped (and denies) after half a second instead of Polar's 30 s. Not lower: the limit
-# is wall-clock time, and on an overloaded host a 0.4 ms decision was seen to take 120 ms
-# (descheduled), which must not turn into a spurious denial.
+# is wall-clock time, and on an overloaded host a sub-millisecond decision was seen to take
+# a hundred times longer (descheduled), which must not turn into a spurious denial.
 os.environ.setdefault("POLAR_TIMEOUT_MS", "500")
 # Polar's query log prints every object's repr to stdout on every request: never while
 # serving. `csr-gateway policy explain --trace` shows it for one question, at a terminal.
@@ -62,13 +63,6 @@ FATAL_WARNINGS = ("Unknown specializer",)
 # oso's advice for policies written around `allow`; ours asks named questions instead.
 IGNORED_WARNINGS = ("Your policy does not contain an allow rule",)
 _LOCATION = re.compile(r"at line (\d+), column (\d+)(?: of file (\S+?))?[:\s]")
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: str
-    policy_rev: str
 
 
 class PolicyLoadError(Exception):

@@ -1,6 +1,6 @@
 """The plain objects Polar sees: lists not tuples, no secrets, no methods, no I/O behind them.
 
-Every attribute Polar reads is one round trip across the FFI (~25 us with oso 0.27), so
+Every attribute Polar reads is one round trip across the FFI (the dearest part of a decision), so
 the objects carry precomputed copies of what the rules read most: a `Principal` carries the
 real person's own attributes and the buyer's groups, and `User.standing` holds the
 person's flags as words: one read instead of two or four. Reprs show usernames only:
@@ -9,7 +9,7 @@ Polar prints them in errors and traces.
 
 from __future__ import annotations
 
-from gateway.domain import Actor, Company, DirectorySnapshot, Page, User
+from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
 
 
 class PolarCompany:

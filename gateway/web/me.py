@@ -1,0 +1,86 @@
+"""Every user's own pages: the account page, activation and password-reset links."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.directory.invitations import MIN_PASSWORD, Invitations
+from gateway.pipeline.authn import authenticate
+from gateway.runtime.context import CTX
+from gateway.runtime.gateway import GATEWAY
+from gateway.runtime.responses import render, see_other
+from gateway.web.admin.sessions import describe
+from gateway.web.forms import check_csrf, read_fields
+
+
+async def account(request: web.Request) -> web.StreamResponse:
+    """The gateway account page: always the real person's own, even while impersonating."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None and ctx.session is not None
+    ctx.page, ctx.action = "gateway_account", "view"
+    message = error = None
+    if request.method == "POST":
+        fields = await read_fields(request)
+        check_csrf(request, ctx.session, fields)
+        ctx.action, ctx.state_changing = "change_password", True
+        error = await _change_password(request, actor.user.username, fields)
+        message = None if error else "Your password was changed."
+    ctx.allow(gw.policy.rev)
+    mine = [describe(s) | {"current": s.id == ctx.session.id}
+            for s in await gw.sessions.all() if s.username == actor.user.username]
+    return render(request, "account.html", me=actor.user, sessions=mine, message=message,
+                  error=error, min_password=MIN_PASSWORD, status=400 if error else 200)
+
+
+async def _change_password(request: web.Request, username: str,
+                           fields: dict[str, str]) -> str | None:
+    gw = request.app[GATEWAY]
+    new = fields.get("new_password", "")
+    if await gw.directory.verify_password(username, fields.get("current_password", "")) is None:
+        return "The current password is wrong."
+    if new != fields.get("repeat_password", ""):
+        return "The new passwords differ."
+    if len(new) < MIN_PASSWORD:
+        return f"The new password needs at least {MIN_PASSWORD} characters."
+    await gw.directory.set_password(username, new)
+    gw.audit.emit("admin_change", request_id=request[CTX].request_id, actor=username,
+                  user=username, target="users", action="own_password", reason="ok",
+                  decision="allow", client_ip=request[CTX].client_ip)
+    return None
+
+
+async def redeem_link(request: web.Request) -> web.StreamResponse:
+    """GET shows the set-password form for a live link; POST sets it, once."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    purpose = "activate" if request.path.endswith("/activate") else "reset"
+    ctx.page, ctx.action = f"account_{purpose}", "view" if request.method == "GET" else "submit"
+    invitations = Invitations(gw.directory)
+    token = request.query.get("token", "")
+    error = None
+    if request.method == "POST":
+        fields = await read_fields(request)
+        token = fields.get("token", token)
+        if fields.get("password") != fields.get("repeat_password"):
+            error = "The passwords differ."
+        else:
+            try:
+                username = await invitations.redeem(token, fields.get("password", ""))
+            except (LookupError, ValueError) as exc:
+                error = str(exc)
+            else:
+                ctx.allow(gw.policy.rev)
+                gw.audit.emit("admin_change", request_id=ctx.request_id, actor=username,
+                              user=username, target="users", action=f"{purpose}_link_used",
+                              reason="ok", decision="allow", client_ip=ctx.client_ip)
+                return see_other("/_gateway/login")
+    live = await invitations.peek(token) if token else None
+    if live is None and error is None:
+        error = "This link is unknown, already used or expired. Ask an administrator for a new one."
+    if error:
+        ctx.deny("invalid_link")
+    else:
+        ctx.allow(gw.policy.rev)
+    return render(request, "activate.html", token=token, purpose=purpose, error=error,
+                  username=live.username if live else None, min_password=MIN_PASSWORD,
+                  status=400 if error else 200)

@@ -1,0 +1,114 @@
+"""Step-up before an impersonation: a recent authentication, else the person proves it again.
+
+Measured from the provider's `auth_time` for OIDC sessions and from the password entry for
+local ones; after the re-authentication the start continues with the reason already typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from aiohttp import web
+
+from gateway.core.errors import Forbidden, TooManyRequests
+from gateway.pipeline.authn import authenticate
+from gateway.runtime.context import CTX, RequestContext
+from gateway.runtime.gateway import GATEWAY, Gateway
+from gateway.runtime.responses import render
+from gateway.sessions.store import Session
+from gateway.web.forms import check_csrf, read_fields
+from gateway.web.impersonate import begin
+from gateway.web.provider import new_flow, proof_of, redirect_to_provider
+
+STALE = "step_up_stale"  # the provider answered without a fresh authentication
+# RFC 8176 values that prove more than a password
+SECOND_FACTORS = frozenset({"mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris",
+                            "sc", "retina", "vbm"})
+
+
+def has_second_factor(session: Session) -> bool:
+    return bool(SECOND_FACTORS & set(session.amr))
+
+
+def fresh_enough(gw: Gateway, session: Session, now: float | None = None) -> bool:
+    minutes = gw.settings.impersonation.step_up_minutes
+    if minutes == 0 or not session.auth_time:
+        return False
+    return (now or time.time()) - session.auth_time <= minutes * 60
+
+
+async def demand(request: web.Request, gw: Gateway, ctx: RequestContext, session: Session,
+                 buyer: str, reason: str, return_to: str,
+                 mfa: bool = False) -> web.StreamResponse:
+    """Send the CSR to authenticate again: to the provider, or the password form."""
+    ctx.deny("step_up_required", gw.policy.rev)
+    ctx.extra["detail"] = f"step-up before acting as {buyer}"
+    if session.idp is not None and gw.oidc is not None:
+        flow = dataclasses.replace(new_flow("/", purpose="step_up", buyer=buyer,
+                                            reason=reason, return_to=return_to), mfa=mfa)
+        return await redirect_to_provider(request, gw, flow, fresh_login=True)
+    if mfa:  # local accounts have no second factor the gateway could check yet
+        raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
+    return render(request, "reauth.html", buyer=buyer, reason=reason, return_to=return_to,
+                  failed=None)
+
+
+async def after_provider(request: web.Request, gw: Gateway, ctx: RequestContext,
+                         flow: Any, username: str, claims: dict[str, Any]
+                         ) -> web.StreamResponse:
+    """The provider saw the CSR again: record it, then start the impersonation asked for."""
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None and ctx.session is not None
+    if actor.user.username != username:
+        raise Forbidden("step_up_other_user", "You signed in as someone else.")
+    proof = proof_of(claims)
+    skew = gw.oidc.settings.clock_skew_seconds if gw.oidc else 0
+    if proof["auth_time"] < flow.started - skew:
+        raise Forbidden(STALE, "The sign-in provider did not ask for your login again.")
+    session = dataclasses.replace(ctx.session, auth_method="oidc", **proof)
+    if flow.mfa and not has_second_factor(session):
+        raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
+    return await _continue(request, gw, ctx, session, flow.buyer, flow.reason, flow.return_to)
+
+
+async def password_again(request: web.Request) -> web.StreamResponse:
+    """POST /_gateway/reauth: the local CSR's password again, then the start continues."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None and ctx.session is not None
+    fields = await read_fields(request)
+    check_csrf(request, ctx.session, fields)
+    ctx.page, ctx.action, ctx.state_changing = "select_user", "reauth", True
+    buyer, reason = fields.get("buyer", ""), fields.get("reason", "")
+    return_to = fields.get("return_to", "")
+    name = actor.user.username
+    if gw.throttle.retry_after(name, ctx.client_ip):
+        raise TooManyRequests("throttled")
+    if await gw.directory.verify_password(name, fields.get("password", "")) is None:
+        gw.throttle.failed(name, ctx.client_ip)
+        ctx.deny("bad_credentials")
+        gw.audit.emit("login_failed", request_id=ctx.request_id, user=name, actor=name,
+                      reason="bad_credentials", decision="deny", client_ip=ctx.client_ip,
+                      method=ctx.method, path=ctx.path, status=401, auth_method="password",
+                      detail="step-up before impersonation")
+        return render(request, "reauth.html", status=401, buyer=buyer, reason=reason,
+                      return_to=return_to, failed="Wrong password.")
+    gw.throttle.succeeded(name)
+    session = dataclasses.replace(ctx.session, auth_method="password", auth_time=time.time())
+    return await _continue(request, gw, ctx, session, buyer, reason, return_to)
+
+
+async def _continue(request: web.Request, gw: Gateway, ctx: RequestContext, session: Session,
+                    buyer: str, reason: str, return_to: str) -> web.StreamResponse:
+    await gw.sessions.refresh(session)
+    ctx.session = session
+    gw.audit.emit("login", request_id=ctx.request_id, user=session.username,
+                  actor=session.username, reason="ok", decision="allow",
+                  client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
+                  auth_method=session.auth_method, amr=list(session.amr) or None,
+                  auth_time=int(session.auth_time), detail="step-up before impersonation")
+    actor = await authenticate(request, gw, ctx)
+    assert actor is not None
+    return await begin(request, gw, ctx, actor, buyer, reason, return_to)
