@@ -16,6 +16,7 @@ from tests.conftest import ROOT, audit_lines, impersonate, login, whoami
 
 TABLES = sorted((ROOT / "policies" / "tests").glob("*.yaml"))
 CASES = [case for path in TABLES for case in load_table(path)]
+REQUESTS = [case for case in CASES if not case.ask]  # the rows that decide a request
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +33,19 @@ def test_row(bench: Harness, case: Case) -> None:
 
 def test_tables_cover_every_persona_and_page(bench: Harness) -> None:
     """Every demo persona and every configured page appears, alone and while acting."""
-    personas = {c.persona for c in CASES} | {c.acting_as for c in CASES if c.acting_as}
+    personas = {c.persona for c in REQUESTS} | {c.acting_as for c in REQUESTS if c.acting_as}
     assert set(bench.directory.users) <= personas
-    pages = {bench.question(c.method, c.path).name for c in CASES
+    pages = {bench.question(c.method, c.path).name for c in REQUESTS
              if c.path != "/nowhere"}
     assert set(bench.settings.pages) <= pages
-    acting = {bench.question(c.method, c.path).name for c in CASES if c.acting_as}
+    acting = {bench.question(c.method, c.path).name for c in REQUESTS if c.acting_as}
     assert {p for p, spec in bench.settings.pages.items() if spec.sensitive} <= acting
 
 
 def _e2e_cases() -> list[Case]:
     """Rows a real gateway can replay without forms: all but POSTs to gateway pages."""
-    return [c for c in CASES if not (c.method != "GET" and c.path.startswith("/_gateway/"))]
+    return [c for c in REQUESTS
+            if not (c.method != "GET" and c.path.startswith("/_gateway/"))]
 
 
 async def test_tables_hold_through_a_real_gateway(gateway) -> None:
@@ -87,7 +89,12 @@ def test_cli_runs_the_shipped_tables_green(capsys) -> None:
      ' reason: policy_denied}',
      "expected deny (policy_denied), got deny (sensitive_page) [page change_password"),
     ('{persona: nobody, request: "GET /", expect: allow}', "unknown user 'nobody'"),
-], ids=["wrong-decision", "wrong-reason", "unknown-persona"])
+    ('{persona: csr-dave, ask: may_approve, requester: csr-carol, as: buyer-bob, expect: yes}',
+     "csr-dave may_approve (csr-carol for buyer-bob)\n     expected yes, got no"),
+    ('{persona: csr-carol, ask: requires_approval, as: buyer-bob, expect: yes}',
+     "csr-carol requires_approval buyer-bob\n     expected yes, got no"),
+], ids=["wrong-decision", "wrong-reason", "unknown-persona", "wrong-approver",
+        "wrong-requires-approval"])
 def test_failing_row_is_readable(tmp_path: Path, capsys, row: str, words: str) -> None:
     """A failing row exits 1 and prints file:line, who and what, expected and got."""
     table = tmp_path / "t.yaml"

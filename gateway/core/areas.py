@@ -7,9 +7,11 @@ GATEWAY_PREFIX = "/_gateway/"
 # decides on.
 AREA_OF_SEGMENT = {"users": "users", "groups": "groups", "companies": "companies",
                    "assign-csrs": "assignments", "assignments": "assignments",
-                   "sessions": "sessions", "transactions": "transactions", "policy": "policy"}
+                   "sessions": "sessions", "transactions": "transactions", "policy": "policy",
+                   "approvals": "approvals"}
 ADMIN_AREAS = ("users", "groups", "companies", "assignments", "sessions", "transactions",
-               "policy")
+               "policy", "approvals")
 AREA_TITLES = {"users": "Users", "groups": "Groups", "companies": "Companies",
                "assignments": "Assign CSRs", "sessions": "Active sessions",
-               "transactions": "Transaction Log", "policy": "Policy"}
+               "transactions": "Transaction Log", "policy": "Policy",
+               "approvals": "Approvals"}

@@ -12,8 +12,9 @@ import yaml
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
 
-KEYS = {"persona", "as", "request", "expect", "reason", "note"}
+KEYS = {"persona", "as", "request", "expect", "reason", "note", "ask", "requester", "tags"}
 DECISIONS = ("allow", "deny")
+ANSWERS = ("yes", "no")  # rows that `ask` one of the policy's yes/no questions
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Case:
     path: str
     expect: str
     reason: str | None
+    ask: str | None = None  # a yes/no question (policylab/questions.py) instead of a request
+    requester: str | None = None  # may_approve: whose request
+    tags: tuple[str, ...] | None = None  # the buyer's tags for this row (a what-if)
 
     @property
     def where(self) -> str:
@@ -34,6 +38,10 @@ class Case:
     @property
     def label(self) -> str:
         who = self.persona + (f" as {self.acting_as}" if self.acting_as else "")
+        if self.ask:
+            return f"{self.persona} {self.ask}" + (
+                f" ({self.requester} for {self.acting_as})" if self.requester
+                else f" {self.acting_as}")
         return f"{who} {self.method} {self.path}"
 
 
@@ -71,6 +79,10 @@ def _construct(node: yaml.Node) -> Any:
 def _case(path: Path, line: int, row: Any) -> Case:
     if not isinstance(row, dict):
         raise TableError("a row is a mapping: {persona, as, request, expect, reason}")
+    if "ask" in row:
+        from gateway.policylab.questions import question_case
+
+        return question_case(path, line, row)
     unknown = sorted(set(row) - KEYS)
     missing = sorted({"persona", "request", "expect"} - set(row))
     if unknown or missing:
@@ -89,6 +101,10 @@ def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
     from gateway.policylab.harness import UnknownUser
 
+    if case.ask:
+        from gateway.policylab.questions import check_question
+
+        return check_question(bench, case)
     try:
         got = bench.decide(case.persona, case.acting_as, case.method, case.path)
     except UnknownUser as exc:
