@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import impersonate, login, whoami
+from tests.conftest import gw_of, impersonate, login, whoami
 from tests.test_approvals import staff  # noqa: F401 (the fixture)
 from tests.test_impersonation import change_rows, set_user
+from tests.test_notify import Hook, hook  # noqa: F401 (the fixture)
 
 
 async def visit_for_alice(client: TestClient) -> None:
@@ -83,3 +84,22 @@ async def test_not_for_the_csr_acting_as_the_buyer(make_gateway) -> None:
     assert await impersonate(client, "buyer-alice") == 303
     resp = await client.get("/_gateway/api/me/access")
     assert resp.status == 403 and (await resp.json())["error"] == "sensitive_page"
+
+
+@pytest.mark.parametrize(("moments", "told"), [
+    (("start", "end"), ["impersonation_started", "impersonation_finished"]),
+    (("start",), ["impersonation_started"]),
+    (("end",), ["impersonation_finished"]),
+], ids=["start-and-end", "start-only", "end-only"])
+async def test_notify_on_tells_the_company_at_the_start(make_gateway, hook: Hook,  # noqa: F811
+                                                        moments: Any, told: Any) -> None:
+    """impersonation.notify_on: the webhook hears of the start as it happens, the end or both."""
+    client = await make_gateway(impersonation={"notify_webhook": hook.url,
+                                               "notify_on": moments})
+    await visit_for_alice(client)
+    await hook.wait(len(told))
+    await gw_of(client).notifier.close()  # type: ignore[union-attr]  (deliveries done)
+    assert [m["event"] for m in hook.received] == told
+    start = [m for m in hook.received if m["event"] == "impersonation_started"]
+    assert all((m["csr"], m["customer"], m["company"], m["reason"]) ==
+               ("csr-carol", "buyer-alice", "acme", "TICKET-42: order help") for m in start)

@@ -179,11 +179,15 @@ async def sweep(gw: Gateway, now: float | None = None) -> int:
 
 
 async def sweeper(gw: Gateway, every: float = SWEEP_SECONDS) -> None:
-    """Background task (app cleanup_ctx): sweep, forever."""
+    """Background task (app cleanup_ctx): sweep, forever; approval requests past their time
+    are expired (and audited) here too, not only when someone next looks at them."""
+    from gateway.runtime import approvals  # its store is the directory's; here for the sweep
+
     while True:
         await asyncio.sleep(every)
         try:
             await sweep(gw)
+            await approvals.expire_due(gw, None)
         except Exception:
             log.exception("impersonation sweep failed; trying again in %.0f s", every)
 
