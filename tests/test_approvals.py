@@ -231,3 +231,16 @@ async def test_pending_page_is_the_requesters_alone(make_gateway, staff) -> None
     async with dave.session.get(dave.url(location)) as resp:
         assert resp.status == 404
     assert (await client.get("/_gateway/impersonate/pending/nope")).status == 404
+
+
+async def test_an_approval_is_for_the_reason_approved(make_gateway, staff) -> None:
+    """A start with another reason than the approved one files a new request; the
+    approved reason still starts."""
+    client = await guarded_gateway(make_gateway)
+    _, location = await start(client, reason="TICKET-7")
+    request_id = location.rsplit("/", 1)[1]
+    ann = await staff(client, "admin-ann")
+    assert (await ann.decide(request_id, "approve"))[0] == 200
+    status, other = await start(client, reason="something else")
+    assert status == 303 and "pending" in other and request_id not in other
+    assert await start(client, reason="TICKET-7") == (303, "/")

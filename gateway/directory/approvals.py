@@ -94,13 +94,15 @@ class Approvals:
         changed = await self._move(request_id, PENDING, now, **values)
         return await self.get(request_id) if changed else None
 
-    async def use(self, requester: str, buyer: str) -> Approval | None:
-        """Take the requester's live approval for this buyer, once: None when there is none."""
+    async def use(self, requester: str, buyer: str, reason: str) -> Approval | None:
+        """Take the requester's live approval for this buyer and this reason (what the
+        approver read), once: None when there is none."""
         now = time.time()
         async with self.sessions() as db:
             ids = list(await db.scalars(select(ApprovalRow.id).where(
                 ApprovalRow.requester == requester, ApprovalRow.buyer == buyer,
-                ApprovalRow.status == APPROVED, ApprovalRow.expires_at > now)))
+                ApprovalRow.reason == reason, ApprovalRow.status == APPROVED,
+                ApprovalRow.expires_at > now)))
         for request_id in ids:
             if await self._move(request_id, APPROVED, now, status=USED, used_at=now):
                 return await self.get(request_id)

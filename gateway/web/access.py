@@ -9,6 +9,7 @@ allows it.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import re
 from dataclasses import dataclass, field
@@ -133,8 +134,8 @@ async def _view(request: web.Request) -> tuple[Gateway, str, list[dict[str, Any]
         scope = "me"
     ctx.allow(gw.policy.rev)
     gw.audit.flush()
-    rows = [described(v, snapshot) for v in visits(audit_files(gw.settings.audit.path),
-                                                    buyers)]
+    found = await asyncio.to_thread(visits, audit_files(gw.settings.audit.path), buyers)
+    rows = [described(v, snapshot) for v in found]  # the log is read off the event loop
     return gw, scope, rows
 
 

@@ -37,7 +37,7 @@ async def admit(request: web.Request, gw: Gateway, ctx: RequestContext, actor: A
     if not gw.policy.requires_approval(me, buyer, gw.directory.snapshot):
         return None
     await approvals.expire_due(gw, ctx)
-    used = await approvals.store(gw).use(me.user.username, buyer.username)
+    used = await approvals.store(gw).use(me.user.username, buyer.username, reason)
     if used is not None:
         ctx.extra.update(approval_id=used.id, approver=used.approver)
         return None
