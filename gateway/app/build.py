@@ -21,7 +21,7 @@ from gateway.directory.revisions import RevisionBoard
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
 from gateway.pipeline import chain as pipeline
-from gateway.pipeline.forward import client_session, upstream_pool
+from gateway.pipeline.forward import client_session, defer_expect, upstream_pool
 from gateway.policy import PolicyEngine
 from gateway.policy.constants import policy_constants
 from gateway.request.hygiene import HeaderPolicy
@@ -238,7 +238,7 @@ def add_routes(app: web.Application) -> None:
     r.add_route("*", f"{g}/authz/{{tail:.*}}", ops.authz)
     r.add_static(f"{g}/static", STATIC, append_version=False)
     admin.add_routes(app)
-    r.add_route("*", "/{tail:.*}", pipeline.proxy, expect_handler=pipeline.defer_expect)
+    r.add_route("*", "/{tail:.*}", pipeline.proxy, expect_handler=defer_expect)
 
 
 __all__ = ["build_gateway", "create_app", "reload_policy"]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
-from sqlalchemy.exc import SQLAlchemyError
-
 
 class GatewayError(Exception):
     """A refusal: HTTP status, stable snake_case reason (the audit `reason`), public text."""
@@ -86,12 +82,3 @@ class UpstreamTimeout(GatewayError):
     status = 504
     reason = "upstream_timeout"
     public = "The shop took too long to answer."
-
-
-def dependency_failed(exc: BaseException) -> bool:
-    """A database, Redis or socket failure (fail closed with 503), not a bug (500). redis is
-    imported only by the stores that use it, so its errors are recognised only once loaded."""
-    if isinstance(exc, SQLAlchemyError | OSError):
-        return True
-    redis = sys.modules.get("redis.exceptions")
-    return redis is not None and isinstance(exc, redis.RedisError)

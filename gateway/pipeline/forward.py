@@ -25,6 +25,18 @@ CHUNK = 64 * 1024
 WHOLE_BODY = 64 * 1024  # bodies of known length up to this are read, then sent at once
 
 
+async def continue_if_expected(request: web.Request) -> None:
+    """100-continue only after authentication and policy said yes (see `defer_expect`)."""
+    if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+async def defer_expect(request: web.Request) -> None:
+    """aiohttp would answer 100-continue before any check; the pipeline does it later."""
+    if request.headers.get("Expect", "").lower() not in ("", "100-continue"):
+        raise web.HTTPExpectationFailed()
+
+
 def client_session(gw: Gateway) -> aiohttp.ClientSession:
     """No cookie jar, no redirects followed, no decompression: a proxy passes things on."""
     up = gw.settings.upstream

@@ -7,15 +7,27 @@ import contextlib
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDictProxy
 from yarl import URL
 
-from gateway.core.errors import UpstreamUnavailable
+from gateway.core.errors import BadRequest, UpstreamUnavailable
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
 
 # Headers the WebSocket handshake owns; the client sets its own upstream.
 HANDSHAKE = {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
              "sec-websocket-accept", "sec-websocket-protocol"}
+
+
+def check_upgrade(headers: CIMultiDictProxy[str], websocket_route: bool) -> bool:
+    """h2c and every other protocol switch are refused; WebSocket only where a route says."""
+    upgrade = headers.get("Upgrade")
+    if upgrade is None:
+        return False
+    if upgrade.strip().lower() == "websocket" and websocket_route:
+        return True
+    raise BadRequest("upgrade_refused", "Protocol upgrades are not accepted here.",
+                     detail=upgrade[:40])
 
 
 async def proxy_websocket(request: web.Request, gw: Gateway, ctx: RequestContext,

@@ -206,3 +206,12 @@ def reject_method_override(query: str) -> None:
         if key.lower() in METHOD_OVERRIDE_PARAMS:
             raise BadRequest("method_override", "Method override parameters are refused.",
                              detail=key)
+
+
+def decoded(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The request's headers exactly as sent (every copy and spelling), for scrubbing."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+
+
+def from_trusted_proxy(peer: str | None, trusted: tuple[Network, ...]) -> bool:
+    return bool(trusted) and peer is not None and is_trusted(peer, trusted)

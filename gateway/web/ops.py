@@ -6,11 +6,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.core.errors import BadRequest, Forbidden, GatewayError, NotFound, ServiceUnavailable
-from gateway.pipeline import chain as pipeline
+from gateway.core.errors import BadRequest, GatewayError, NotFound, ServiceUnavailable
+from gateway.pipeline import record
 from gateway.pipeline.authn import authenticate
+from gateway.pipeline.authz import authorize
 from gateway.pipeline.identity import identity_headers
-from gateway.policy.decide import decide
+from gateway.pipeline.route import route
 from gateway.request import hygiene
 from gateway.request.canon import Target, canonicalize
 from gateway.runtime.context import CTX
@@ -143,23 +144,19 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     ctx.path, ctx.query, ctx.method = target.path, target.query, method
     if gw.settings.ops.authz_canonical_only and target.wire != uri:
         raise BadRequest("bad_path", detail="non-canonical path")
-    hygiene.scrub_request_headers(
-        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
-         if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")], gw.header_policy, ())
-    match = gw.routes.match(method, target.path)
-    page = gw.settings.pages[match.page]
-    ctx.page, ctx.action = page.name, match.action
-    actor = await authenticate(request, gw, ctx, required=not page.public)
+    hygiene.scrub_request_headers(  # refuses what the proxy path refuses (separators...)
+        hygiene.decoded((k, v) for k, v in request.raw_headers
+                        if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")),
+        gw.header_policy, ())
+    routed = route(gw.routes, gw.settings.pages, method, target)
+    ctx.page, ctx.action = routed.page.name, routed.action
+    actor = await authenticate(request, gw, ctx, required=not routed.page.public)
     if actor is not None and actor.impersonation is not None:
         actor = await recheck(gw, ctx, actor)
-    decision = decide(gw.policy, gw.directory.snapshot, actor, page, match.action)
-    if not decision.allowed:
-        ctx.deny(decision.reason, decision.policy_rev)
-        raise Forbidden(decision.reason)
-    ctx.allow(decision.policy_rev, decision.reason)
-    ctx.state_changing = match.route.state_changing(method)
+    authorize(ctx, gw.policy, gw.directory.snapshot, actor, routed.page, routed.action)
+    ctx.state_changing = routed.state_changing
     if ctx.state_changing:  # the proxy forwards on our 200: the intent must be on disk first
-        await pipeline.write_ahead(gw, ctx)
+        await record.write_ahead(gw, ctx)
     headers = dict(identity_headers(gw.settings.headers, actor, ctx.session, ctx.request_id,
                                     gw.signer, gw.policy.rev))
     # What the proxy sends the shop instead of the client's: the path decided on, and the
