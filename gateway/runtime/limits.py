@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.domain import Impersonation, User
-from gateway.core.errors import Forbidden, ServiceUnavailable, dependency_failed
+from gateway.core.errors import Forbidden, ServiceUnavailable
 from gateway.core.settings import LIMIT_WINDOWS as WINDOWS
 from gateway.core.settings import Settings, VolumeLimit
 from gateway.runtime.context import RequestContext
@@ -117,7 +118,7 @@ class VolumeLimits:
                 seen, count = await self.counts.peek(_key(csr, limit.name), member, now,
                                                      WINDOWS[limit.name])
             except Exception as exc:
-                if not dependency_failed(exc):
+                if not _store_failed(exc):
                     raise
                 log.error("volume limits unreadable: %r; refusing the start", exc)
                 ctx.deny("limits_unavailable")
@@ -167,6 +168,13 @@ class VolumeLimits:
     async def close(self) -> None:
         await self.settle()
         await self.counts.close()
+
+
+def _store_failed(exc: BaseException) -> bool:
+    """Redis down, slow or refusing (a 503), not a bug (a 500). redis is loaded only with
+    Redis sessions, so its errors are recognised only then."""
+    redis = sys.modules.get("redis.exceptions")
+    return isinstance(exc, OSError) or (redis is not None and isinstance(exc, redis.RedisError))
 
 
 def _refuses(limit: VolumeLimit, seen: bool, count: int) -> bool:
