@@ -1,5 +1,5 @@
 # csr-gateway image: a wheel built in one stage, installed alone into a slim runtime.
-# tests/test_image_layout.py lays this file system out from the lines below and runs
+# tests/e2e/test_image_layout.py lays this file system out from the lines below and runs
 # the CMD as the service user, so keep paths here and in deploy/docker/ in step.
 
 FROM python:3.12-slim AS build

@@ -88,7 +88,7 @@ async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
     up_port = int(shop.sockets[0].getsockname()[1])
     upstream = f"http://127.0.0.1:{up_port}"
     gc_config = GatewayConfig(config, state, upstream)
-    settings = load_settings(gc_config.write(0, 1))
+    settings = load_settings(gc_config.write(1, 1))  # a valid port; served on a free one
     if prepare is not None:
         await prepare()
     # served exactly as `csr-gateway run` serves it (its GC settings included)

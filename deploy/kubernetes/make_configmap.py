@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes configmap.yaml from the image's configuration and the policies (run after editing
-either; tests/test_deploy.py fails while configmap.yaml is stale)."""
+either; tests/e2e/test_deploy.py fails while configmap.yaml is stale)."""
 
 from __future__ import annotations
 

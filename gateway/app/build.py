@@ -14,9 +14,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
+from gateway.core import i18n
 from gateway.core.assets import STATIC, TEMPLATES
 from gateway.core.settings import Settings
 from gateway.directory import Directory
+from gateway.directory.passwords import hasher_for
 from gateway.directory.revisions import RevisionBoard
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
@@ -40,7 +42,7 @@ from gateway.services.throttle import LoginThrottle
 from gateway.sessions import redisconn
 from gateway.sessions.redis import RedisSessions
 from gateway.sessions.store import MemorySessions, SessionStore
-from gateway.web import access, account, admin, approvals, me, ops, select_user, stepup
+from gateway.web import access, account, admin, approvals, language, me, ops, select_user, stepup
 from gateway.web import sso as oidc_pages
 
 log = logging.getLogger("csr_gateway")
@@ -48,9 +50,7 @@ log = logging.getLogger("csr_gateway")
 
 def make_templates() -> jinja2.Environment:
     # the templates ship with the package: no stat() of the file on every render
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              auto_reload=False)
+    return i18n.environment(TEMPLATES, auto_reload=False)
 
 
 def make_sessions(settings: Settings) -> SessionStore:
@@ -75,7 +75,8 @@ def audit_config(settings: Settings) -> AuditConfig:
 async def build_gateway(settings: Settings) -> Gateway:
     """Everything validated and loaded before the port opens; any failure stops start-up."""
     policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
-    directory = await Directory.open(settings.directory.url, settings.directory.seed)
+    directory = await Directory.open(settings.directory.url, settings.directory.seed,
+                                     hasher_for(settings.directory))
     header_names = settings.headers.all()
     sessions = make_sessions(settings)
     if isinstance(sessions, RedisSessions):
@@ -221,6 +222,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
     r.add_post(f"{g}/reauth", stepup.password_again)
     r.add_route("*", f"{g}/account", me.account)
+    language.add_routes(app)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)
     r.add_get(f"{g}/select-user", select_user.select_user)

@@ -114,10 +114,13 @@ def _worker(settings: Settings) -> None:
 
 def prepare_directory(settings: Settings) -> str:
     """Migrate (and seed an empty directory) once, before any worker starts."""
+    # the master opens the directory once, before forking, then drops it
     from gateway.directory import Directory
+    from gateway.directory.passwords import hasher_for
 
     async def once() -> str:
-        directory = await Directory.open(settings.directory.url, settings.directory.seed)
+        directory = await Directory.open(settings.directory.url, settings.directory.seed,
+                                         hasher_for(settings.directory))
         try:
             return directory.schema
         finally:
@@ -169,6 +172,7 @@ class Supervisor:
         self.hup = False
 
     def run(self) -> int:
+        # the shared worker table exists only under --workers
         from gateway.services import workers as shared
 
         shared.share(self.size)
@@ -198,6 +202,7 @@ class Supervisor:
         return 0
 
     def _start(self, slot: int) -> None:
+        # the shared worker table exists only under --workers
         from gateway.services import workers as shared
 
         proc = self.ctx.Process(target=_worker, args=(worker_settings(self.settings, slot),),
@@ -210,6 +215,7 @@ class Supervisor:
 
     def _reap(self) -> int:
         """Collect dead workers, schedule their restarts; the deaths in the window."""
+        # the shared worker table exists only under --workers
         from gateway.services import workers as shared
 
         now = time.monotonic()

@@ -47,6 +47,7 @@ def make_anchor(url: str) -> Anchor:
 
 class RedisAnchor:
     def __init__(self, url: str) -> None:
+        # redis is loaded only where Redis is configured
         import redis.asyncio as redis
 
         self.client = redis.from_url(url, socket_timeout=TIMEOUT,
@@ -77,12 +78,14 @@ class SqlAnchor:
     """One row per chain in `csrgw_audit_anchor` (PostgreSQL, or SQLite for the demo)."""
 
     def __init__(self, url: str) -> None:
+        # only for a database anchor: a file-only gateway never loads it here
         from sqlalchemy.ext.asyncio import create_async_engine
 
         self.engine = create_async_engine(_async_url(url))
         self._created = False
 
     async def _table(self, conn: Any) -> None:
+        # only for a database anchor: a file-only gateway never loads it here
         from sqlalchemy import text
 
         if not self._created:
@@ -91,6 +94,7 @@ class SqlAnchor:
             self._created = True
 
     async def store(self, chain: str, head: dict[str, Any]) -> None:
+        # only for a database anchor: a file-only gateway never loads it here
         from sqlalchemy import text
 
         async with self.engine.begin() as conn:
@@ -103,6 +107,7 @@ class SqlAnchor:
                                         "(:chain, :head)"), params)
 
     async def load(self, chain: str) -> dict[str, Any] | None:
+        # only for a database anchor: a file-only gateway never loads it here
         from sqlalchemy import text
 
         async with self.engine.begin() as conn:

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from gateway.core.i18n import N_, gettext
+
 TABLE_COLUMNS = ("ts", "event", "actor", "csr", "user", "company", "method", "path",
                  "decision", "reason", "status")
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
@@ -121,14 +123,14 @@ def summary(record: dict[str, Any]) -> str:
     """The Transaction Log's one-line description of a record."""
     event = record.get("event")
     if event == "impersonation_start":
-        return (f"Impersonation Starts: {record.get('csr')} Starts Impersonating "
-                f"{record.get('user')}")
+        return gettext("Impersonation Starts: %(csr)s Starts Impersonating %(user)s") % {
+            "csr": record.get("csr"), "user": record.get("user")}
     if event == "impersonation_stop":
-        return (f"Impersonation Stops: {record.get('csr')} Stops Impersonating "
-                f"{record.get('user')}")
+        return gettext("Impersonation Stops: %(csr)s Stops Impersonating %(user)s") % {
+            "csr": record.get("csr"), "user": record.get("user")}
     if event == "impersonation_end":
-        return (f"Impersonation Ends: {record.get('csr')} as {record.get('user')} "
-                f"({record.get('reason')})")
+        return gettext("Impersonation Ends: %(csr)s as %(user)s (%(reason)s)") % {
+            "csr": record.get("csr"), "user": record.get("user"), "reason": record.get("reason")}
     if event == "request":
         return f"{record.get('method')} {record.get('path')} -> {record.get('status')}"
     return f"{str(event).replace('_', ' ').capitalize()}: {record.get('reason') or ''}".strip()
@@ -138,10 +140,11 @@ EXPORT_COLUMNS = ("ts", "event", "csr", "actor", "user", "company", "method", "p
                   "decision", "reason", "status", "impersonation_reason", "request_id")
 # sort choices as the Transaction Log offers them: name -> (words, field or None for time)
 SORTS: dict[str, tuple[str, str | None]] = {
-    "newest": ("Newest first", None), "oldest": ("Oldest first", None),
-    "csr": ("CSR (A to Z), then time", "csr"), "user": ("User (A to Z), then time", "user"),
-    "company": ("Company (A to Z), then time", "company"),
-    "event": ("Event (A to Z), then time", "event"),
+    "newest": (N_("Newest first"), None), "oldest": (N_("Oldest first"), None),
+    "csr": (N_("CSR (A to Z), then time"), "csr"),
+    "user": (N_("User (A to Z), then time"), "user"),
+    "company": (N_("Company (A to Z), then time"), "company"),
+    "event": (N_("Event (A to Z), then time"), "event"),
 }
 FILTERS = ("csr", "user", "company", "event", "decision")
 PAGE_SIZE = 100

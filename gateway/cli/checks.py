@@ -10,9 +10,12 @@ from pathlib import Path
 from gateway.config.load import ConfigError, load_settings, sqlite_file
 from gateway.config.yamlsrc import KeyPath, load
 from gateway.core.settings import Settings
+from gateway.directory.passwords import MIN_MEMORY_KIB, MIN_TIME_COST
 from gateway.policy import PolicyEngine, PolicyLoadError
 from gateway.policy.constants import policy_constants
+from gateway.policylab.lint import lint
 from gateway.runtime import tracing as otel
+from gateway.services.assertion import KeyFileError, key_files, read_key
 
 
 def check_config(path: str, show: bool = False) -> int:
@@ -34,9 +37,7 @@ def check_config(path: str, show: bool = False) -> int:
         print(f"{exc}", file=sys.stderr)
         print(f"policy in {settings.policies_dir} does not load", file=sys.stderr)
         return 1
-    from gateway.policylab.lint import lint
-
-    warnings = lint(settings, engine)
+    warnings = lint(settings, engine) + weak_password_cost(settings)
     for warning in warnings:
         print(f"warning: {warning}")
     print(f"{path}: ok ({len(settings.routes)} routes, {len(settings.pages)} pages, "
@@ -121,8 +122,6 @@ def _readable_file(path: Path) -> str | None:
 
 def _keys(settings: Settings) -> str | None:
     """Readable signing keys, or a folder where `run` can create the first one."""
-    from gateway.services.assertion import KeyFileError, key_files, read_key
-
     folder = settings.assertion.keys_dir
     if not folder.exists():
         return _writable_dir(folder)
@@ -138,3 +137,13 @@ def _keys(settings: Settings) -> str | None:
         except (KeyFileError, OSError) as exc:
             return str(exc)
     return None
+
+
+def weak_password_cost(settings: Settings) -> list[str]:
+    """A cost below OWASP's floor for argon2id is for tests, never for a shop."""
+    d = settings.directory
+    if d.password_memory_kib < MIN_MEMORY_KIB or d.password_time_cost < MIN_TIME_COST:
+        return [f"directory.password_*: argon2 cost ({d.password_time_cost} passes, "
+                f"{d.password_memory_kib} KiB) is below OWASP's minimum "
+                f"({MIN_TIME_COST} passes, {MIN_MEMORY_KIB} KiB): for tests only"]
+    return []

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def demo_settings(args: argparse.Namespace) -> Settings:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.config.load import load_settings
 
     settings = load_settings(args.config or DEMO_CONFIG)
@@ -67,6 +68,7 @@ def demo_settings(args: argparse.Namespace) -> Settings:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> None:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.app.server import hook_signals, start_gateway
 
     shop_runner = None
@@ -91,6 +93,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.app.server import install_uvloop
     from gateway.config.load import ConfigError
 

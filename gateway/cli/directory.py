@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from gateway.cli.errors import settings_or_report
+from gateway.directory.passwords import hasher_for
 from gateway.directory.store import Directory
 
 
@@ -37,16 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _sync(fn: Callable[[argparse.Namespace, Directory], Awaitable[int]]) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from gateway.config.load import ConfigError, load_settings
-
-        try:
-            settings = load_settings(args.config)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
+        # each command loads only what it runs: `--help` and the tools stay light
+        settings = settings_or_report(args.config)
+        if settings is None:
             return 2
 
         async def main() -> int:
-            directory = await Directory.open(settings.directory.url, settings.directory.seed)
+            directory = await Directory.open(settings.directory.url, settings.directory.seed,
+                                             hasher_for(settings.directory))
             try:
                 args.settings = settings
                 return await fn(args, directory)
@@ -57,6 +57,7 @@ def _sync(fn: Callable[[argparse.Namespace, Directory], Awaitable[int]]) -> Any:
 
 
 async def cmd_export(args: argparse.Namespace, directory: Directory) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.directory.transfer import export
 
     text = yaml.safe_dump(await export(directory, args.with_password_hashes), sort_keys=False)
@@ -68,6 +69,7 @@ async def cmd_export(args: argparse.Namespace, directory: Directory) -> int:
 
 
 async def cmd_import(args: argparse.Namespace, directory: Directory) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.directory.service import ValidationFailed
     from gateway.directory.transfer import import_
 
@@ -81,6 +83,7 @@ async def cmd_import(args: argparse.Namespace, directory: Directory) -> int:
 
 
 async def cmd_invite(args: argparse.Namespace, directory: Directory) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.directory.invitations import Invitations, mail_link
 
     user = directory.snapshot.user(args.username)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from gateway.defaults import POLICIES
+
 CONFIG = """\
 # csr-gateway configuration for your shop (written by `csr-gateway init`).
 # Every relative path here is relative to this file. docs/configuration.md lists every key;
@@ -165,8 +167,6 @@ def starter_policy(text: str, pages: set[str]) -> str:
 
 def write_starter(target: str | Path, force: bool = False) -> int:
     """Write the starter layout into `target`; refuse to overwrite unless `force`."""
-    from gateway.defaults import POLICIES
-
     root = Path(target)
     files = {
         root / "config" / "gateway.yaml": CONFIG,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway import __version__
-from gateway.cli.errors import one_line, startup_errors
+from gateway.cli.errors import one_line, settings_or_report, startup_errors
 
 if TYPE_CHECKING:
     from gateway.core.settings import Settings
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"csr-gateway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli import demo as demo_cli
     demo_cli.register(sub)
 
@@ -58,14 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(migrate)
     migrate.set_defaults(func=cmd_migrate)
 
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli import policy as policy_cli
     policy_cli.register(sub)
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli import audit as audit_cli
     audit_cli.register(sub)
     bench = sub.add_parser(
         "bench", add_help=False, help="measure the gateway against baselines (from a checkout)",
         description="Runs the benchmark in bench/ of the source checkout (python -m bench).")
     bench.set_defaults(func=cmd_bench, rest=[])  # main() hands the words over unparsed
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli import directory as directory_cli
     directory_cli.register(sub)
     return parser
@@ -88,13 +92,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.app.server import c_parser_active, run
-    from gateway.config.load import ConfigError, load_settings
-
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = settings_or_report(args.config)
+    if settings is None:
         return 2
     settings = dataclasses.replace(settings, host=args.host or settings.host,
                                    port=args.port or settings.port)
@@ -102,7 +103,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("csr-gateway: aiohttp's C HTTP parser is not active (AIOHTTP_NO_EXTENSIONS?); "
               "refusing to start. Pass --allow-python-parser to override.", file=sys.stderr)
         return 2
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli.checks import raise_if_unusable
+    from gateway.config.load import ConfigError
 
     try:
         raise_if_unusable(args.config, settings)
@@ -124,20 +127,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _demo_password_refusal(settings: Settings) -> str | None:
+    # each command loads only what it runs: `--help` and the tools stay light
     import asyncio
 
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.directory.safety import refuse_demo_passwords
 
     return asyncio.run(refuse_demo_passwords(settings.directory.url, settings.directory.seed))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli.checks import check_config
 
     return check_config(args.config, show=args.show)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.cli.init import write_starter
 
     return write_starter(args.dir, force=args.force)
@@ -145,13 +152,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """What `run --workers N` does before forking, for a deployment step of its own."""
+    # each command loads only what it runs: `--help` and the tools stay light
     from gateway.app.server import prepare_directory
-    from gateway.config.load import ConfigError, load_settings
-
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = settings_or_report(args.config)
+    if settings is None:
         return 2
     try:
         revision = prepare_directory(settings)

@@ -6,9 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.config.load import load_settings
+from gateway.config.load import ConfigError, load_settings
 from gateway.defaults import DEMO_CONFIG
-from gateway.policylab.harness import Harness, live_snapshot
+from gateway.policy import PolicyLoadError
+from gateway.policylab.explain import explain
+from gateway.policylab.harness import Harness, UnknownUser, live_snapshot
+from gateway.policylab.matrix import access_matrix, render
+from gateway.policylab.tables import run_tables
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,10 +54,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _run(name: str):  # type: ignore[no-untyped-def]
     def run(args: argparse.Namespace) -> int:
-        from gateway.config.load import ConfigError
-        from gateway.policy import PolicyLoadError
-        from gateway.policylab.harness import UnknownUser
-
         try:
             return int(COMMANDS[name](args))
         except (UnknownUser, ConfigError, PolicyLoadError) as exc:
@@ -63,6 +63,7 @@ def _run(name: str):  # type: ignore[no-untyped-def]
 
 
 def _harness(args: argparse.Namespace) -> Harness:
+    # each command loads only what it runs: `--help` and the tools stay light
     import asyncio
 
     settings = load_settings(args.config or DEMO_CONFIG)
@@ -73,8 +74,6 @@ def _harness(args: argparse.Namespace) -> Harness:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from gateway.policylab.tables import run_tables
-
     bench = _harness(args)
     if args.replay:
         from gateway.policylab.replay import replay
@@ -91,8 +90,6 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from gateway.policylab.explain import explain
-
     bench = _harness(args)
     print(explain(bench, args.user, args.acting_as, args.method, args.path,
                   trace=getattr(args, "trace", False)))
@@ -100,8 +97,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from gateway.policylab.matrix import access_matrix, render
-
     bench = _harness(args)
     matrix = access_matrix(bench)
     group = getattr(args, "group", None)

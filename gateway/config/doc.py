@@ -76,6 +76,11 @@ MEANINGS: dict[str, str] = {
                      "`postgresql+asyncpg://...`",
     "directory.seed": "YAML loaded into an empty directory",
     "directory.refresh_seconds": "how often a replica checks for directory changes",
+    "directory.password_time_cost": "argon2 passes for new password hashes (argon2-cffi's "
+                                     "default; `check` warns below 2)",
+    "directory.password_memory_kib": "argon2 memory per hash in KiB (default 64 MiB; `check` "
+                                      "warns below 19456, OWASP's floor)",
+    "directory.password_parallelism": "argon2 lanes per hash",
     "sessions.store": "`memory` or `redis` (replicas)",
     "sessions.redis_url": "Redis for sessions",
     "sessions.redis_prefix": "prefix of every Redis key the gateway writes",
@@ -216,15 +221,15 @@ def _masked(section: str, key: str, value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
+def _as_data(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [_as_data(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+        return {k: _as_data(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _as_data(v) for k, v in value.items()}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
@@ -235,16 +240,16 @@ def effective(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {"listen": {"host": settings.host, "port": settings.port}}
     for key in TOP_FIELDS:
         if key not in ("host", "port"):
-            out[key] = _masked("", key, _plain(getattr(settings, key)))
+            out[key] = _masked("", key, _as_data(getattr(settings, key)))
     for section in SECTIONS:
         values = dataclasses.asdict(getattr(settings, section))
-        out[section] = {k: _masked(section, k, _plain(v)) for k, v in values.items()}
+        out[section] = {k: _masked(section, k, _as_data(v)) for k, v in values.items()}
     out["impersonation"]["limits"] = {  # as the file writes them: name -> {max, mode}
         limit.name: {"max": limit.max, "mode": limit.mode}
         for limit in settings.impersonation.limits}
     out["pages"] = {name: {"title": p.title, "sensitive": p.sensitive, "public": p.public}
                     for name, p in settings.pages.items()}
-    out["routes"] = [_plain(r) for r in settings.routes]
+    out["routes"] = [_as_data(r) for r in settings.routes]
     return out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.audit.anchor import valid_anchor
 from gateway.config import env as configenv
 from gateway.config import limits as limitconf
 from gateway.config import oidc as oidc_config
@@ -89,6 +90,7 @@ def build(src: Source, base: Path) -> Settings:
     _check_impersonation(src, top["impersonation"], top["assertion"])
     _check_listen(src, top)
     _check_audit(src, top["audit"])
+    _check_password_cost(src, top["directory"])
     oidc_config.check(src, top["login"], top.get("public_url"))
     src.raise_if_problems()
     return Settings(source=src.file, **_anchored(top, base))
@@ -155,11 +157,20 @@ def _check_listen(src: Source, top: dict[str, Any]) -> None:
 
 
 def _check_audit(src: Source, audit: AuditSettings) -> None:
-    from gateway.audit.anchor import valid_anchor
-
     if not valid_anchor(audit.anchor):
         src.problem(("audit", "anchor"), f"expected none, directory, or a redis:// or "
                     f"postgresql:// URL, got {audit.anchor!r}")
+
+
+def _check_password_cost(src: Source, directory: DirectorySettings) -> None:
+    """argon2's own limits: at least one pass and lane, 8 KiB of memory per lane."""
+    for key in ("password_time_cost", "password_parallelism"):
+        if getattr(directory, key) < 1:
+            src.problem(("directory", key), f"must be at least 1, got {getattr(directory, key)}")
+    if directory.password_memory_kib < 8 * max(directory.password_parallelism, 1):
+        src.problem(("directory", "password_memory_kib"),
+                    f"must be at least 8 KiB per lane ({8 * directory.password_parallelism}), "
+                    f"got {directory.password_memory_kib}")
 
 
 def _check_impersonation(src: Source, imp: ImpersonationSettings,

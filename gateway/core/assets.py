@@ -7,3 +7,4 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES = PACKAGE / "templates"
 STATIC = PACKAGE / "static"
+LOCALE = PACKAGE / "locale"  # message catalogues: <lang>/LC_MESSAGES/messages.{po,mo}

@@ -41,6 +41,7 @@ class User:
     assigned_companies: tuple[str, ...] = ()
     ip_fence: tuple[str, ...] = ()
     allow_assistance: bool = False
+    language: str = ""  # the person's choice for the gateway's pages; "": the browser's
 
     @property
     def display_name(self) -> str:

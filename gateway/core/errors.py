@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from gateway.core.i18n import N_
+
 
 class GatewayError(Exception):
     """A refusal: HTTP status, stable snake_case reason (the audit `reason`), public text."""
 
     status = 500
     reason = "internal_error"
-    public = "The gateway could not handle this request."
+    public = N_("The gateway could not handle this request.")
 
     def __init__(self, reason: str | None = None, public: str | None = None,
                  *, status: int | None = None, detail: str = "") -> None:
@@ -22,31 +24,31 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     status = 400
     reason = "bad_request"
-    public = "The request is malformed."
+    public = N_("The request is malformed.")
 
 
 class Unauthenticated(GatewayError):
     status = 401
     reason = "unauthenticated"
-    public = "Please log in."
+    public = N_("Please log in.")
 
 
 class Forbidden(GatewayError):
     status = 403
     reason = "policy_denied"
-    public = "You are not allowed to do this."
+    public = N_("You are not allowed to do this.")
 
 
 class NotFound(GatewayError):
     status = 404
     reason = "no_route"
-    public = "Not found."
+    public = N_("Not found.")
 
 
 class MethodNotAllowed(GatewayError):
     status = 405
     reason = "method_not_allowed"
-    public = "This method is not allowed here."
+    public = N_("This method is not allowed here.")
 
     def __init__(self, reason: str | None = None, public: str | None = None, *,
                  detail: str = "", allow: tuple[str, ...] = ()) -> None:
@@ -57,28 +59,28 @@ class MethodNotAllowed(GatewayError):
 class TooManyRequests(GatewayError):
     status = 429
     reason = "throttled"
-    public = "Too many attempts. Please wait and try again."
+    public = N_("Too many attempts. Please wait and try again.")
 
 
 class PayloadTooLarge(GatewayError):
     status = 413
     reason = "body_too_large"
-    public = "The request body is too large."
+    public = N_("The request body is too large.")
 
 
 class UpstreamUnavailable(GatewayError):
     status = 502
     reason = "upstream_unavailable"
-    public = "The shop is not reachable right now."
+    public = N_("The shop is not reachable right now.")
 
 
 class ServiceUnavailable(GatewayError):
     status = 503
     reason = "unavailable"
-    public = "The gateway cannot serve this request right now."
+    public = N_("The gateway cannot serve this request right now.")
 
 
 class UpstreamTimeout(GatewayError):
     status = 504
     reason = "upstream_timeout"
-    public = "The shop took too long to answer."
+    public = N_("The shop took too long to answer.")

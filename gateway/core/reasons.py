@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.core.i18n import N_, gettext
+
 REASONS: dict[str, str] = {
     # allowed
     "ok": "allowed by the policy (or the event succeeded)",
@@ -115,138 +117,141 @@ REASONS: dict[str, str] = {
 # the page's configured title (or "This page"), `{buyer}` whom a CSR acts for. A reason
 # missing here keeps the words its raiser gave (they name the field, e.g. a bad filter).
 SENTENCES: dict[str, str] = {
-    "bad_path": "This address is malformed or ambiguous; check the link or start again "
-                "from the storefront.",
-    "bad_json": "The data sent was not valid JSON; correct it and send it again.",
-    "spoofed_header": "The request carried a header only the gateway may set; send it "
-                      "without that header.",
-    "method_override": "The request asked to change its method, which the gateway does not "
-                       "allow; send it with the real method.",
-    "upgrade_refused": "This address does not accept a connection upgrade; open it as a "
-                       "normal page.",
-    "unsupported_http_version": "This HTTP version is not supported; use HTTP/1.1 or newer.",
-    "malformed_request": "The request could not be read; try again, and tell support if it "
-                         "keeps happening.",
-    "method_not_allowed": "{page} cannot be used this way; go back and use its buttons or "
-                          "links.",
-    "no_route": "There is no page at this address; check the link or go back to the "
-                "storefront.",
-    "body_too_large": "What you sent is larger than the gateway accepts; send something "
-                      "smaller.",
-    "headers_too_large": "The request headers are too large; clear this site's cookies and "
-                         "try again.",
-    "csrf_failed": "The form expired or did not come from this site; go back, reload the "
-                   "page and send it again.",
-    "unauthenticated": "You are not logged in; log in and try again.",
-    "bad_credentials": "The username or password is wrong; check them and try again.",
-    "throttled": "There were too many failed attempts; wait a few minutes and try again.",
-    "session_expired": "Your session has expired; log in again to continue.",
-    "account_inactive": "Your account is not active; ask an administrator to reactivate it.",
-    "ip_fenced": "Your network address is not allowed for this account; connect from an "
-                 "allowed network or ask an administrator.",
-    "policy_denied": "{page} is not available to you; ask an administrator if you need it.",
-    "sensitive_page": "{page} is not available while acting for a buyer; only {buyer} can "
-                      "use it, from their own login.",
-    "policy_error": "The access rules could not decide, so access is refused; tell support.",
-    "already_impersonating": "You are already acting for {buyer}; stop acting for them "
-                             "before you choose another buyer.",
-    "not_impersonator": "You may not log in as a buyer; ask an administrator if your work "
-                        "needs it.",
-    "csr_inactive": "Your account is not active; ask an administrator to reactivate it.",
-    "self": "You cannot log in as yourself; choose another buyer.",
-    "buyer_inactive": "This buyer's account is inactive; choose another buyer or ask an "
-                      "administrator.",
-    "not_customer": "This person is not a customer yet, so you cannot act for them; choose "
-                    "a customer.",
-    "buyer_is_privileged": "This is a staff account, which no one may act for; choose a "
-                           "customer.",
-    "not_assigned": "This buyer's company is not assigned to you; ask an administrator to "
-                    "assign it.",
-    "company_no_impersonation": "This buyer's company does not allow acting for its buyers; "
-                                "help them by phone or email instead.",
-    "no_consent": "This buyer has not allowed assistance; ask them to allow it on their "
-                  "account page.",
-    "unknown_buyer": "There is no such buyer; search again on Select User.",
-    "reason_required": "A reason or ticket number is required; enter it and try again.",
-    "impersonation_expired": "Your time acting for the buyer ran out; you are yourself "
-                             "again, and can select the buyer again.",
-    "buyer_removed": "The buyer's account was removed; you are yourself again.",
-    "kill_switch": "An administrator ended this session or impersonation; log in or select "
-                   "the buyer again if you still need it.",
-    "upstream_unavailable": "The shop is not reachable right now; try again in a minute.",
-    "upstream_timeout": "The shop took too long to answer; try again in a minute.",
-    "upstream_busy": "The shop is busy right now; try again in a minute.",
-    "upstream_body_too_large": "This page is too large to show with the gateway's banner; "
-                               "tell support.",
-    "audit_unavailable": "The gateway cannot record actions right now, so it refuses them; "
-                         "try again shortly.",
-    "session_store_unavailable": "The gateway cannot check sessions right now; try again "
-                                 "shortly.",
-    "dependency_unavailable": "A service the gateway needs is down; try again shortly.",
-    "unavailable": "The gateway cannot serve this right now; try again shortly.",
-    "invalid_link": "This link is unknown, already used or expired; ask for a new one.",
-    "no_such_user": "There is no such user; check the name in the Users list.",
-    "no_such_group": "There is no such group; check the name in the Groups list.",
-    "no_such_company": "There is no such company; check it in the Companies list.",
-    "no_such_session": "That session has already ended; reload the list.",
-    "internal_error": "Something went wrong in the gateway and nothing was sent to the shop; "
-                      "try again, and tell support if it keeps happening.",
-    "protected_path_variant": "There is no page at this address; use the shop's own links "
-                              "to reach the page you want.",
-    "metrics_not_allowed": "There is no page at this address; check the link or go back to "
-                           "the storefront.",
-    "too_many_concurrent_requests": "Too many of your requests are still running; wait for "
-                                    "them to finish and try again.",
-    "local_passwords_disabled": "Sign-in with a password is turned off; use your company's "
-                                "sign-in button instead.",
-    "idp_unavailable": "Your company's sign-in service is not reachable right now; try again "
-                       "in a minute.",
-    "idp_misconfigured": "Sign-in through your company's provider is not set up correctly; "
-                         "tell support.",
-    "idp_backchannel_logout": "Your company's sign-in service ended this session; sign in "
-                              "again to continue.",
-    "oidc_state_mismatch": "The sign-in did not come back to the browser that started it; "
-                           "start the sign-in again.",
-    "oidc_nonce_mismatch": "The sign-in answer did not match this sign-in; start the sign-in "
-                           "again.",
-    "oidc_token_invalid": "The sign-in answer could not be verified; start the sign-in again, "
-                          "and tell support if it keeps happening.",
-    "oidc_token_expired": "The sign-in answer arrived too late; start the sign-in again.",
-    "oidc_replayed": "This sign-in answer was already used; start the sign-in again.",
-    "oidc_unknown_user": "Your account is not set up in the gateway yet; ask an administrator "
-                         "to add it.",
-    "oidc_group_unmapped": "None of your company groups gives access to the gateway; ask an "
-                           "administrator for the right group.",
-    "oidc_provider_refused": "Your company's sign-in service refused the sign-in; try again "
-                             "or ask its administrators.",
-    "step_up_required": "Acting for a buyer needs a fresh sign-in; sign in again and the "
-                        "start continues.",
-    "step_up_stale": "The new sign-in was not fresh enough; sign in again with your password "
-                     "or second factor.",
-    "step_up_other_user": "A different person signed in than the one logged in here; sign in "
-                          "again as yourself.",
-    "mfa_required": "Acting for this buyer needs a second factor; sign in with your second "
-                    "factor and try again.",
-    "self_approval": "You cannot approve your own request; another approver must decide it.",
-    "not_approver": "You may not decide this request; it waits for an approver of the "
-                    "buyer's company.",
-    "approval_closed": "This request was already decided or has expired; reload the list.",
-    "no_such_request": "There is no such request; start again from Select User.",
-    "limit_buyers_per_hour": "You have acted for the most different buyers allowed in an "
-                             "hour; wait before you choose a new buyer, or ask a supervisor.",
-    "limit_actions_per_hour": "You have made the most changes for buyers allowed in an hour; "
-                              "wait before you act for a buyer again, or ask a supervisor.",
-    "limit_impersonations_per_day": "You have started the most sessions as a buyer allowed "
-                                    "in a day; wait, or ask a supervisor.",
-    "limits_unavailable": "The gateway cannot check your usage limits right now, so it does "
-                          "not start acting for the buyer; try again shortly.",
+    "bad_path": N_("This address is malformed or ambiguous; check the link or start again from "
+                   "the storefront."),
+    "bad_json": N_("The data sent was not valid JSON; correct it and send it again."),
+    "spoofed_header": N_("The request carried a header only the gateway may set; send it without "
+                         "that header."),
+    "method_override": N_("The request asked to change its method, which the gateway does not "
+                          "allow; send it with the real method."),
+    "upgrade_refused": N_("This address does not accept a connection upgrade; open it as a normal "
+                          "page."),
+    "unsupported_http_version": N_("This HTTP version is not supported; use HTTP/1.1 or newer."),
+    "malformed_request": N_("The request could not be read; try again, and tell support if it "
+                            "keeps happening."),
+    "method_not_allowed": N_("{page} cannot be used this way; go back and use its buttons or "
+                             "links."),
+    "no_route": N_("There is no page at this address; check the link or go back to the "
+                   "storefront."),
+    "body_too_large": N_("What you sent is larger than the gateway accepts; send something "
+                         "smaller."),
+    "headers_too_large": N_("The request headers are too large; clear this site's cookies and try "
+                            "again."),
+    "csrf_failed": N_("The form expired or did not come from this site; go back, reload the page "
+                      "and send it again."),
+    "unauthenticated": N_("You are not logged in; log in and try again."),
+    "bad_credentials": N_("The username or password is wrong; check them and try again."),
+    "throttled": N_("There were too many failed attempts; wait a few minutes and try again."),
+    "session_expired": N_("Your session has expired; log in again to continue."),
+    "account_inactive": N_("Your account is not active; ask an administrator to reactivate it."),
+    "ip_fenced": N_("Your network address is not allowed for this account; connect from an "
+                    "allowed network or ask an administrator."),
+    "policy_denied": N_("{page} is not available to you; ask an administrator if you need it."),
+    "sensitive_page": N_("{page} is not available while acting for a buyer; only {buyer} can use "
+                         "it, from their own login."),
+    "policy_error": N_("The access rules could not decide, so access is refused; tell support."),
+    "already_impersonating": N_("You are already acting for {buyer}; stop acting for them before "
+                                "you choose another buyer."),
+    "not_impersonator": N_("You may not log in as a buyer; ask an administrator if your work "
+                           "needs it."),
+    "csr_inactive": N_("Your account is not active; ask an administrator to reactivate it."),
+    "self": N_("You cannot log in as yourself; choose another buyer."),
+    "buyer_inactive": N_("This buyer's account is inactive; choose another buyer or ask an "
+                         "administrator."),
+    "not_customer": N_("This person is not a customer yet, so you cannot act for them; choose a "
+                       "customer."),
+    "buyer_is_privileged": N_("This is a staff account, which no one may act for; choose a "
+                              "customer."),
+    "not_assigned": N_("This buyer's company is not assigned to you; ask an administrator to "
+                       "assign it."),
+    "company_no_impersonation": N_("This buyer's company does not allow acting for its buyers; "
+                                   "help them by phone or email instead."),
+    "no_consent": N_("This buyer has not allowed assistance; ask them to allow it on their "
+                     "account page."),
+    "unknown_buyer": N_("There is no such buyer; search again on Select User."),
+    "reason_required": N_("A reason or ticket number is required; enter it and try again."),
+    "impersonation_expired": N_("Your time acting for the buyer ran out; you are yourself again, "
+                                "and can select the buyer again."),
+    "buyer_removed": N_("The buyer's account was removed; you are yourself again."),
+    "kill_switch": N_("An administrator ended this session or impersonation; log in or select the "
+                      "buyer again if you still need it."),
+    "upstream_unavailable": N_("The shop is not reachable right now; try again in a minute."),
+    "upstream_timeout": N_("The shop took too long to answer; try again in a minute."),
+    "upstream_busy": N_("The shop is busy right now; try again in a minute."),
+    "upstream_body_too_large": N_("This page is too large to show with the gateway's banner; tell "
+                                  "support."),
+    "audit_unavailable": N_("The gateway cannot record actions right now, so it refuses them; try "
+                            "again shortly."),
+    "session_store_unavailable": N_("The gateway cannot check sessions right now; try again "
+                                    "shortly."),
+    "dependency_unavailable": N_("A service the gateway needs is down; try again shortly."),
+    "unavailable": N_("The gateway cannot serve this right now; try again shortly."),
+    "invalid_link": N_("This link is unknown, already used or expired; ask for a new one."),
+    "no_such_user": N_("There is no such user; check the name in the Users list."),
+    "no_such_group": N_("There is no such group; check the name in the Groups list."),
+    "no_such_company": N_("There is no such company; check it in the Companies list."),
+    "no_such_session": N_("That session has already ended; reload the list."),
+    "internal_error": N_("Something went wrong in the gateway and nothing was sent to the shop; "
+                         "try again, and tell support if it keeps happening."),
+    "protected_path_variant": N_("There is no page at this address; use the shop's own links to "
+                                 "reach the page you want."),
+    "metrics_not_allowed": N_("There is no page at this address; check the link or go back to the "
+                              "storefront."),
+    "too_many_concurrent_requests": N_("Too many of your requests are still running; wait for "
+                                       "them to finish and try again."),
+    "local_passwords_disabled": N_("Sign-in with a password is turned off; use your company's "
+                                   "sign-in button instead."),
+    "idp_unavailable": N_("Your company's sign-in service is not reachable right now; try again "
+                          "in a minute."),
+    "idp_misconfigured": N_("Sign-in through your company's provider is not set up correctly; "
+                            "tell support."),
+    "idp_backchannel_logout": N_("Your company's sign-in service ended this session; sign in "
+                                 "again to continue."),
+    "oidc_state_mismatch": N_("The sign-in did not come back to the browser that started it; "
+                              "start the sign-in again."),
+    "oidc_nonce_mismatch": N_("The sign-in answer did not match this sign-in; start the sign-in "
+                              "again."),
+    "oidc_token_invalid": N_("The sign-in answer could not be verified; start the sign-in again, "
+                             "and tell support if it keeps happening."),
+    "oidc_token_expired": N_("The sign-in answer arrived too late; start the sign-in again."),
+    "oidc_replayed": N_("This sign-in answer was already used; start the sign-in again."),
+    "oidc_unknown_user": N_("Your account is not set up in the gateway yet; ask an administrator "
+                            "to add it."),
+    "oidc_group_unmapped": N_("None of your company groups gives access to the gateway; ask an "
+                              "administrator for the right group."),
+    "oidc_provider_refused": N_("Your company's sign-in service refused the sign-in; try again or "
+                                "ask its administrators."),
+    "step_up_required": N_("Acting for a buyer needs a fresh sign-in; sign in again and the start "
+                           "continues."),
+    "step_up_stale": N_("The new sign-in was not fresh enough; sign in again with your password "
+                        "or second factor."),
+    "step_up_other_user": N_("A different person signed in than the one logged in here; sign in "
+                             "again as yourself."),
+    "mfa_required": N_("Acting for this buyer needs a second factor; sign in with your second "
+                       "factor and try again."),
+    "self_approval": N_("You cannot approve your own request; another approver must decide "
+                        "it."),
+    "not_approver": N_("You may not decide this request; it waits for an approver of the "
+                       "buyer's company."),
+    "approval_closed": N_("This request was already decided or has expired; reload the list."),
+    "no_such_request": N_("There is no such request; start again from Select User."),
+    "limit_buyers_per_hour": N_("You have acted for the most different buyers allowed in an "
+                                "hour; wait before you choose a new buyer, or ask a "
+                                "supervisor."),
+    "limit_actions_per_hour": N_("You have made the most changes for buyers allowed in an "
+                                 "hour; wait before you act for a buyer again, or ask a "
+                                 "supervisor."),
+    "limit_impersonations_per_day": N_("You have started the most sessions as a buyer allowed "
+                                       "in a day; wait, or ask a supervisor."),
+    "limits_unavailable": N_("The gateway cannot check your usage limits right now, so it "
+                             "does not start acting for the buyer; try again shortly."),
 }
 
 
 # the same refusal reads differently while a CSR acts for a buyer
 ACTING_SENTENCES: dict[str, str] = {
-    "policy_denied": "{page} is not available while acting for {buyer}; stop acting for the "
-                     "buyer to use it as yourself.",
+    "policy_denied": N_("{page} is not available while acting for {buyer}; stop acting for the "
+                        "buyer to use it as yourself."),
 }
 
 
@@ -255,5 +260,6 @@ def sentence(reason: str, given: str, *, page: str | None = None,
     """The one sentence for a refusal; `given` (the raiser's words) when none is listed."""
     template = (buyer and ACTING_SENTENCES.get(reason)) or SENTENCES.get(reason)
     if template is None:
-        return given
-    return template.format(page=page or "This page", buyer=buyer or "the buyer")
+        return gettext(given)  # the raiser's words, translated where they were marked
+    return gettext(template).format(page=page or gettext("This page"),
+                                    buyer=buyer or gettext("the buyer"))

@@ -40,6 +40,10 @@ class DirectorySettings:
     url: str = "sqlite+aiosqlite:///var/directory.sqlite3"
     seed: Path | None = None
     refresh_seconds: float = 1.0
+    # argon2's cost for new password hashes: argon2-cffi's defaults (RFC 9106)
+    password_time_cost: int = 3
+    password_memory_kib: int = 65_536
+    password_parallelism: int = 4
 
 
 @dataclass(frozen=True)

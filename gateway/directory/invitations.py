@@ -65,6 +65,7 @@ class Invitations:
 async def mail_link(address: str, link: str, purpose: str) -> bool:
     """Mail the link when CSRGW_SMTP_HOST is set (CSRGW_SMTP_PORT, CSRGW_SMTP_FROM);
     returns False when no SMTP server is configured."""
+    # only when a mail is sent
     import asyncio
     import os
     import smtplib

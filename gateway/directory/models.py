@@ -42,6 +42,7 @@ class UserRow(Base):
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     allow_assistance: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(16), default="")
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     groups: Mapped[list[MembershipRow]] = relationship(cascade="all, delete-orphan",

@@ -46,6 +46,7 @@ class RevisionBoard:
     """The newest directory version, kept in Redis, and the push of every change."""
 
     def __init__(self, client: Any, subscriber: Any, prefix: str) -> None:
+        # redis is loaded only where Redis is configured
         from redis.exceptions import RedisError
 
         self.client, self.subscriber = client, subscriber

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from gateway.defaults import HERE
 from gateway.directory.models import UserRow
 from gateway.directory.passwords import HASHER
+from gateway.directory.seed import read_seed
 from gateway.directory.store import Directory
 
 DEMO_PASSWORD = "demo-pass-1"
@@ -23,17 +24,13 @@ CHECK_ALL_UP_TO = 200
 def seeded_names(*seeds: Path | None) -> set[str]:
     names: set[str] = set()
     for seed in seeds:
-        if seed is None or not seed.exists():
-            continue
-        data = yaml.safe_load(seed.read_text(encoding="utf-8")) or {}
+        data = read_seed(seed)
         names |= {str(u.get("username")) for u in data.get("users", []) if isinstance(u, dict)}
     return names
 
 
 async def demo_password_users(directory: Directory, seed: Path | None = None) -> list[str]:
     """Users whose stored hash matches the demo password."""
-    from gateway.defaults import HERE
-
     async with directory.sessions() as db:
         rows = (await db.execute(select(UserRow.username, UserRow.password_hash)
                                  .where(UserRow.password_hash.is_not(None)))).all()

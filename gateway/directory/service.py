@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from gateway.core.domain import CSR_GROUP, User
+from gateway.core.i18n import N_
 from gateway.directory.models import (
     AssignmentRow,
     CompanyRow,
@@ -67,8 +68,8 @@ class DirectoryService:
         fixed = sorted(set(data) & IMMUTABLE_USER)
         unknown = sorted(set(data) - EDITABLE_USER - IMMUTABLE_USER)
         problems = check_user(data, creating=False)
-        problems |= {k: "cannot be changed" for k in fixed}
-        problems |= {k: "unknown field" for k in unknown}
+        problems |= {k: N_("cannot be changed") for k in fixed}
+        problems |= {k: N_("unknown field") for k in unknown}
         async with self.directory.sessions.begin() as db:
             row = await db.get(UserRow, username)
             if row is None:
@@ -117,10 +118,10 @@ class DirectoryService:
 
     async def create_group(self, name: str, description: str = "") -> Change:
         if not name.strip() or len(name) > 64:
-            raise ValidationFailed({"name": "a name of 1 to 64 characters"})
+            raise ValidationFailed({"name": N_("a name of 1 to 64 characters")})
         async with self.directory.sessions.begin() as db:
             if await db.get(GroupRow, name) is not None:
-                raise ValidationFailed({"name": "already exists"})
+                raise ValidationFailed({"name": N_("already exists")})
             db.add(GroupRow(name=name, description=description))
             await self.directory.bump(db)
         await self.directory.changed()

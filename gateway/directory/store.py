@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher
 from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
 
 from gateway.core.domain import BUILTIN_GROUPS, Company, DirectorySnapshot, User
 from gateway.directory.models import CompanyRow, GroupRow, MetaRow, UserRow
-from gateway.directory.passwords import HASHER
+from gateway.directory.passwords import HASHER, verify
 from gateway.directory.revisions import RevisionBoard
 from gateway.directory.seed import load_seed
 
@@ -37,6 +36,7 @@ def to_user(row: UserRow) -> User:
         last_name=row.last_name, mobile=row.mobile, account_number=row.account_number,
         active=row.active, idle_minutes=row.idle_minutes, features=tuple(row.features or ()),
         tags=tuple(row.tags or ()), allow_assistance=row.allow_assistance,
+        language=row.language or "",
         assigned_companies=tuple(sorted(a.company_id for a in row.assignments)),
         ip_fence=tuple(sorted(f.cidr for f in row.fences)),
     )
@@ -50,6 +50,7 @@ class Directory:
     """Owns the engine; serves `snapshot` (frozen) and refreshes it when the version moves."""
 
     def __init__(self, engine: AsyncEngine) -> None:
+        self.hasher = HASHER  # argon2 at the configured cost (Directory.open)
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.snapshot = DirectorySnapshot(version=-1)
@@ -59,10 +60,12 @@ class Directory:
         self._reloading = asyncio.Lock()
 
     @classmethod
-    async def open(cls, url: str, seed: Path | None = None) -> Directory:
+    async def open(cls, url: str, seed: Path | None = None,
+                   hasher: PasswordHasher = HASHER) -> Directory:
         if url.startswith("sqlite") and ":///" in url:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         directory = cls(create_async_engine(url))
+        directory.hasher = hasher
         try:
             async with setup_lock(directory.engine, url):
                 async with directory.engine.begin() as conn:
@@ -166,28 +169,37 @@ class Directory:
         async with self.sessions() as db:
             row = await db.get(UserRow, username)
             stored = row.password_hash if row and row.active else None
-        ok = await asyncio.to_thread(_verify, stored, password)
+        ok = await asyncio.to_thread(verify, self.hasher, stored, password)
         if not (ok and stored and row):
             return None
         return self.snapshot.user(username) or to_user(row)
 
+    async def set_language(self, username: str, language: str) -> None:
+        """The person's own choice for the gateway's pages; every worker sees it."""
+        async with self.sessions.begin() as db:
+            await db.execute(update(UserRow).where(UserRow.username == username)
+                             .values(language=language))
+            await self.bump(db)
+        await self.changed()
+
     async def set_password(self, username: str, password: str) -> None:
-        hashed = await asyncio.to_thread(HASHER.hash, password)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
         async with self.sessions.begin() as db:
             await db.execute(update(UserRow).where(UserRow.username == username)
                              .values(password_hash=hashed))
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The newest revision in migrations/versions (tests/test_directory.py checks it is): a
+# The newest revision in migrations/versions (tests/integration/test_directory.py checks it is): a
 # database already there starts without importing Alembic (~10 MB of every worker).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def migrate(connection: Connection) -> None:
     """Bring the schema to the newest Alembic revision (same code on SQLite and PostgreSQL)."""
     if schema_revision(connection) == HEAD_REVISION:
         return
+    # Alembic (megabytes in every worker) only when the schema must move
     from alembic import command
     from alembic.config import Config
 
@@ -234,18 +246,3 @@ def schema_revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Made on first need, in the worker thread: at import it took 64 MiB (argon2's memory
-    cost) from every process at start, including those that never see a login."""
-    return HASHER.hash("not-a-real-password")
-
-
-def _verify(stored: str | None, password: str) -> bool:
-    """Unknown users are checked against a dummy hash: they cost what known ones cost."""
-    try:
-        return HASHER.verify(stored or _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
-        return False

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from gateway.core import i18n
 from gateway.core.domain import Actor, User
 from gateway.core.errors import Forbidden, Unauthenticated
 from gateway.runtime import idp, impersonation
@@ -73,6 +74,7 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
         user = gw.directory.snapshot.user(session.username) or user
         snapshot = gw.directory.snapshot
     ctx.session = session
+    i18n.prefer(user.language)
     imp = session.impersonation
     if imp is not None:  # every line of the impersonation says how the CSR authenticated
         ctx.extra.update(impersonation.proof_fields(session))

@@ -15,6 +15,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
+from gateway.core import i18n
 from gateway.core.errors import BadRequest, GatewayError
 from gateway.pipeline import failures, record
 from gateway.pipeline.authn import authenticate
@@ -54,6 +55,7 @@ async def pipeline_middleware(request: web.Request,
     ctx.trace = start(request.headers.get(TRACEPARENT), request.headers.get(TRACESTATE),
                       hygiene.from_trusted_proxy(request.remote, trusted))
     CURRENT_TRACE.set(ctx.trace.trace_id)
+    i18n.from_request(request.headers.get("Accept-Language"))
     if not gw.audit.healthy and gw.settings.audit.fail_closed:
         return await record.while_sink_down(request, handler, gw, ctx)
     status = 500

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gateway.core.areas import AREA_OF_SEGMENT, GATEWAY_PREFIX
 from gateway.core.domain import Actor, Company, DirectorySnapshot, Page, User
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, NotFound
 from gateway.core.settings import Settings
+from gateway.directory.seed import read_seed
+from gateway.directory.store import Directory
 from gateway.policy.constants import policy_constants
 from gateway.policy.decide import decide
 from gateway.policy.decision import Decision
@@ -103,8 +103,6 @@ class Harness:
 
 def gateway_question(method: str, path: str) -> Question:
     """Select User and the admin area, as their handlers ask; other gateway paths: 404."""
-    from gateway.core.errors import NotFound
-
     parts = path[len(GATEWAY_PREFIX):].split("/")
     if parts[0] == "select-user":
         return Question("page", "select_user", "view" if method in SAFE_METHODS else "submit")
@@ -117,8 +115,7 @@ def gateway_question(method: str, path: str) -> Question:
 
 def seed_snapshot(settings: Settings) -> DirectorySnapshot:
     """The directory as the seed file describes it (no database needed)."""
-    seed = settings.directory.seed
-    data: dict[str, Any] = yaml.safe_load(seed.read_text()) if seed and seed.exists() else {}
+    data = read_seed(settings.directory.seed)
     fields = {f.name for f in dataclasses.fields(User)}
     users = {}
     for spec in data.get("users", []):
@@ -134,8 +131,6 @@ def seed_snapshot(settings: Settings) -> DirectorySnapshot:
 
 async def live_snapshot(settings: Settings) -> DirectorySnapshot:
     """The directory database the configuration names, as the gateway reads it."""
-    from gateway.directory.store import Directory
-
     url = settings.directory.url
     if url.startswith("sqlite") and ":///" in url and not Path(url.split(":///", 1)[1]).exists():
         raise UnknownUser(f"no directory database at {url} (run the gateway once, or drop "

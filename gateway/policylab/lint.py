@@ -8,12 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gateway.core.domain import ADMIN_GROUP, BUILTIN_GROUPS, CSR_GROUP, Actor
 from gateway.core.settings import Settings
-from gateway.policy.engine import QUESTIONS, PolicyEngine
+from gateway.directory.seed import read_seed
+from gateway.policy.engine import QUESTIONS, REFUSAL_RULE, PolicyEngine, ask
 from gateway.policy.rulegraph import FACT, read_graph
+from gateway.policy.views import PolarUser, polar_actor
+from gateway.policylab.harness import seed_snapshot
+from gateway.request.routes import compile_route
 
 GATEWAY_PAGES = ("select_user",)  # pages the gateway serves itself: no route needed
 
@@ -76,8 +78,6 @@ def unused_grants(settings: Settings, text: str, seed: dict[str, Any]) -> list[s
 
 
 def _route_actions(settings: Settings) -> dict[str, set[str]]:
-    from gateway.request.routes import compile_route
-
     found: dict[str, set[str]] = {"select_user": {"view", "submit"}}
     for spec in settings.routes:
         route = compile_route(spec)
@@ -96,8 +96,6 @@ def print_warnings(files: tuple[Path, ...]) -> list[str]:
 def impersonation_disagreements(settings: Settings, engine: PolicyEngine) -> list[str]:
     """`allow_impersonation` decides and `impersonation_refused` names the reason: for
     every pair of people in the seed directory they must agree."""
-    from gateway.policylab.harness import seed_snapshot
-
     directory = seed_snapshot(settings)
     out = []
     for csr in directory.users.values():
@@ -113,15 +111,9 @@ def impersonation_disagreements(settings: Settings, engine: PolicyEngine) -> lis
 
 
 def _refusal(engine: PolicyEngine, csr: Any, buyer: Any, directory: Any) -> bool:
-    from gateway.policy.engine import REFUSAL_RULE, ask
-    from gateway.policy.views import PolarUser, polar_actor
-
     return bool(ask(engine, REFUSAL_RULE, polar_actor(Actor(csr), directory),
                     PolarUser(buyer, directory), None))
 
 
 def _seed(settings: Settings) -> dict[str, Any]:
-    seed = settings.directory.seed
-    if seed is None or not seed.exists():
-        return {}
-    return yaml.safe_load(seed.read_text(encoding="utf-8")) or {}
+    return read_seed(settings.directory.seed)

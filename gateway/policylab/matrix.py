@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import jinja2
 import orjson
 
-from gateway.core.areas import ADMIN_AREAS, AREA_TITLES
+from gateway.core import i18n
+from gateway.core.areas import ADMIN_AREAS, admin_title
 from gateway.core.assets import STATIC, TEMPLATES
 from gateway.core.domain import BUILTIN_GROUPS, CUSTOMER, STAFF, Actor, User
+from gateway.core.i18n import gettext
 
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness
@@ -29,7 +31,16 @@ class Matrix:
     titles: dict[str, str] = field(default_factory=dict)  # column -> what people call it
 
     def title(self, column: str) -> str:
+        """What people call the column, in the reader's language where it is ours."""
+        if column.startswith("admin:"):
+            return admin_title(column[len("admin:"):])
         return self.titles.get(column, column)
+
+    @staticmethod
+    def label(row: str) -> str:
+        """A row as read: "CSR as Buyer" in the reader's language; group names stay."""
+        csr, sep, buyer = row.partition(" as ")
+        return gettext("%(csr)s as %(buyer)s") % {"csr": csr, "buyer": buyer} if sep else row
 
     def showing(self, group: str | None) -> list[str]:
         """The row labels to show for one group (its own and its acting rows), or all."""
@@ -104,8 +115,7 @@ def _build(bench: Harness, names: list[str]) -> Matrix:
                 rows[f"{group} as {buyer_group}"] = {
                     c: _cell(bench, Actor(csr, buyer), c) for c in columns}
     titles = {p: bench.settings.pages[p].title for p in columns if p in bench.settings.pages}
-    titles.update({f"admin:{a}": f"Administration: {AREA_TITLES.get(a, a)}"
-                   for a in ADMIN_AREAS})
+    titles.update({f"admin:{a}": admin_title(a, translate=False) for a in ADMIN_AREAS})
     return Matrix(columns, rows, titles)
 
 
@@ -133,8 +143,7 @@ def render_text(matrix: Matrix) -> str:
 
 
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined)
+    return i18n.environment(TEMPLATES)
 
 
 def render_html(matrix: Matrix, group: str | None = None) -> str:
@@ -155,4 +164,6 @@ def cell(value: str) -> dict[str, object]:
     actions = [] if value == "-" else value.split("+")
     words = ", ".join(actions)
     return {"allowed": bool(actions), "actions": words,
-            "spoken": f"allowed: {words}" if actions else "not allowed"}
+            "spoken": gettext("allowed: %(actions)s") % {"actions": words} if actions
+            else gettext("not allowed")}
+

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.policylab.harness import UnknownUser
+
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
 
@@ -99,10 +101,8 @@ def _case(path: Path, line: int, row: Any) -> Case:
 
 def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
-    from gateway.policylab.harness import UnknownUser
-
     if case.ask:
-        from gateway.policylab.questions import check_question
+        from gateway.policylab.questions import check_question  # rows of another kind
 
         return check_question(bench, case)
     try:

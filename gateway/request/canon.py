@@ -35,7 +35,7 @@ def refuse(why: str) -> BadRequest:
 # Already canonical: safe characters only, no empty, "." or ".." segments. Every repeated
 # group starts with a literal "/" or ".", so a match never backtracks more than linearly
 # (an optional dot here once let one request spin the loop for minutes: see
-# tests/test_pathcanon.py::test_adversarial_paths_are_decided_in_linear_time).
+# tests/unit/test_pathcanon.py::test_adversarial_paths_are_decided_in_linear_time).
 _PLAIN = re.compile(r"^(?:/[A-Za-z0-9_\-~]+(?:\.[A-Za-z0-9_\-~]+)*)+/?$|^/$")
 _PLAIN_QUERY = re.compile(r"^[A-Za-z0-9_\-.~=&+,:@!$'()*/]*$")
 

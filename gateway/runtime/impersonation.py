@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.core.domain import Actor, Impersonation, User
 from gateway.core.errors import GatewayError
+from gateway.core.i18n import N_, gettext
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
 from gateway.sessions.store import Session, rotated
@@ -21,13 +22,13 @@ SWEEP_GRACE = 60.0  # a session used this recently is left to its own next reque
 
 # What the CSR reads when the re-check ends an impersonation (the audit keeps the code).
 ENDED_BECAUSE = {
-    "impersonation_expired": "The time limit for acting as a buyer is up.",
-    "not_assigned": "The buyer's company is no longer assigned to you.",
-    "not_impersonator": "You are no longer allowed to log in as buyers.",
-    "buyer_inactive": "The buyer's account has been deactivated.",
-    "buyer_removed": "The buyer's account no longer exists.",
-    "company_no_impersonation": "The buyer's company no longer allows impersonation.",
-    "no_consent": "The buyer no longer allows assistance.",
+    "impersonation_expired": N_("The time limit for acting as a buyer is up."),
+    "not_assigned": N_("The buyer's company is no longer assigned to you."),
+    "not_impersonator": N_("You are no longer allowed to log in as buyers."),
+    "buyer_inactive": N_("The buyer's account has been deactivated."),
+    "buyer_removed": N_("The buyer's account no longer exists."),
+    "company_no_impersonation": N_("The buyer's company no longer allows impersonation."),
+    "no_consent": N_("The buyer no longer allows assistance."),
 }
 
 
@@ -36,7 +37,7 @@ class ImpersonationEnded(GatewayError):
 
     status = 403
     reason = "impersonation_ended"
-    public = "Your session as this buyer has ended."
+    public = N_("Your session as this buyer has ended.")
 
 
 def lapse_reason(gw: Gateway, actor: Actor) -> str | None:
@@ -69,8 +70,9 @@ async def recheck(gw: Gateway, ctx: RequestContext, actor: Actor) -> Actor:
         impersonation_reason=imp.reason)
     await end(gw, ctx, ctx.session, event="impersonation_end", reason=why)
     ctx.actor = as_self(actor)  # the page that says so is the CSR's own
-    public = ENDED_BECAUSE.get(why, "Your session as this buyer has ended.")
-    raise ImpersonationEnded(why, f"{public} You are yourself again.",
+    public = gettext(ENDED_BECAUSE.get(why, ImpersonationEnded.public))
+    again = gettext("You are yourself again.")
+    raise ImpersonationEnded(why, f"{public} {again}",
                              detail=f"{imp.buyer}: {why}")
 
 
@@ -90,12 +92,12 @@ async def end(gw: Gateway, ctx: RequestContext, session: Session, *, event: str,
         ctx.session = ctx.switched_session = restored
     await gw.sessions.delete(session.id)
     if imp is not None:
-        await conclude(gw, ctx, imp, event=event, reason=reason)
+        await record_end(gw, ctx, imp, event=event, reason=reason)
     return restored
 
 
-async def conclude(gw: Gateway, ctx: RequestContext | None, imp: Impersonation, *,
-                   event: str, reason: str, detail: str | None = None) -> bool:
+async def record_end(gw: Gateway, ctx: RequestContext | None, imp: Impersonation, *,
+                     event: str, reason: str, detail: str | None = None) -> bool:
     """The end of an impersonation, written once (False: someone already did) and reported
     to the customer. For every path that ends one: stop, re-check, logout, idle expiry,
     the sweeper, the kill switch."""
@@ -173,7 +175,7 @@ async def sweep(gw: Gateway, now: float | None = None) -> int:
             continue
         if why == "session_expired":
             await gw.sessions.delete(session.id)
-        ended += await conclude(gw, None, session.impersonation, event="impersonation_end",
+        ended += await record_end(gw, None, session.impersonation, event="impersonation_end",
                                 reason=why, detail="ended by the sweeper")
     return ended
 
@@ -211,5 +213,5 @@ async def expire(gw: Gateway, ctx: RequestContext, session: Session, why: str) -
     gw.audit.emit("session_expired", user=session.username, actor=session.username,
                   reason=why, client_ip=ctx.client_ip, request_id=ctx.request_id)
     if session.impersonation is not None:
-        await conclude(gw, ctx, session.impersonation,
+        await record_end(gw, ctx, session.impersonation,
                                      event="impersonation_end", reason=why)

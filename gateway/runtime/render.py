@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from gateway.core import i18n
 from gateway.core.domain import Actor
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
@@ -22,7 +23,7 @@ def page_overlay(gw: Gateway, ctx: RequestContext, actor: Actor | None) -> bytes
     if select_user is None or not gw.policy.page(actor, "view", select_user,
                                                   gw.directory.snapshot).allowed:
         return None
-    return rendered_once(gw, ("csr_toolbar.html", actor.user.display_name),
+    return rendered_once(gw, ("csr_toolbar.html", actor.user.display_name, i18n.language()),
                          lambda: _render(gw, "csr_toolbar.html", csr=actor.user))
 
 
@@ -35,7 +36,7 @@ def render_banner(gw: Gateway, ctx: RequestContext) -> bytes:
     buyer, minutes_left = actor.acting_as, max(0, int(left // 60))
     company = gw.directory.snapshot.company_name(buyer.company)
     key = ("banner.html", imp.id, imp.reason, session.csrf_token, buyer.display_name, company,
-           actor.user.username, minutes_left)
+           actor.user.username, minutes_left, i18n.language())
     return rendered_once(gw, key, lambda: _render(
         gw, "banner.html", buyer=buyer, company=company, csr=actor.user,
         csrf_token=session.csrf_token, minutes_left=minutes_left, impersonation=imp))

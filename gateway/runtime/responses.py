@@ -9,7 +9,8 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from gateway.core.areas import AREA_TITLES
+from gateway.core import i18n
+from gateway.core.areas import admin_title
 from gateway.core.errors import GatewayError, MethodNotAllowed, Unauthenticated
 from gateway.core.reasons import sentence
 from gateway.request.canon import Target
@@ -80,8 +81,7 @@ def page_title(gw: Gateway, name: str | None) -> str | None:
     if name is None:
         return None
     if name.startswith("admin:"):
-        area = name[len("admin:"):]
-        return f"Administration: {AREA_TITLES.get(area, area)}"
+        return admin_title(name[len("admin:"):])
     page = gw.settings.pages.get(name)
     return page.title if page is not None else None
 
@@ -122,7 +122,8 @@ def _error_html(request: web.Request, err: GatewayError) -> str:
         session.csrf_token if session else "",
         render_banner(gw, ctx) if acting else b"")  # the same cached bytes until it changes
     said = refusal(request, err)
-    key = ("error.html", type(err).__name__, err.status, err.reason, said, person)
+    key = ("error.html", type(err).__name__, err.status, err.reason, said, person,
+           i18n.language())
     html = rendered_once(gw, key, lambda: _html(request, "error.html", {
         "error": err, "sentence": said, "request_id": REQUEST_ID_MARK, "back": BACK_MARK}))
     back = escape(back_link(request))

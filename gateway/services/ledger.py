@@ -75,6 +75,7 @@ class RedisLedger:
     the closing is a SET NX, so one replica wins. Counting writes run as owned tasks."""
 
     def __init__(self, cfg: SessionSettings) -> None:
+        # the Redis client only when the ledger is shared
         from gateway.sessions import redisconn
 
         self.redis = redisconn.request_client(cfg)

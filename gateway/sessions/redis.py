@@ -24,6 +24,7 @@ class RedisSessions:
 
     def __init__(self, url: str, prefix: str, ttl_seconds: int,
                  cfg: SessionSettings | None = None) -> None:
+        # redis is loaded only where Redis is configured
         from redis.exceptions import RedisError
 
         cfg = cfg or SessionSettings(store="redis", redis_url=url, redis_prefix=prefix)

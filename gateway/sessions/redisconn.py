@@ -29,6 +29,7 @@ def _common(cfg: SessionSettings, retries: int = 1) -> dict[str, Any]:
 
 def request_client(cfg: SessionSettings) -> Any:
     """The client requests use: a bounded pool with a bounded wait."""
+    # redis is loaded only where Redis is configured
     import redis.asyncio as redis
 
     pool = redis.BlockingConnectionPool.from_url(
@@ -42,6 +43,7 @@ def subscriber_client(cfg: SessionSettings) -> Any:
     """Pub/sub: a subscription is silent for long stretches, so no socket timeout here;
     its own connection, never one a request is waiting for. Never retried in place: a break
     must reach the listener, which drops every copy (messages may have been missed)."""
+    # redis is loaded only where Redis is configured
     import redis.asyncio as redis
 
     return redis.Redis.from_url(cfg.redis_url, socket_timeout=None, health_check_interval=5,
@@ -50,6 +52,7 @@ def subscriber_client(cfg: SessionSettings) -> Any:
 
 def probe_client(cfg: SessionSettings) -> Any:
     """readyz: one connection of its own, so a full request pool does not read as down."""
+    # redis is loaded only where Redis is configured
     import redis.asyncio as redis
 
     return redis.Redis.from_url(cfg.redis_url, single_connection_client=True,

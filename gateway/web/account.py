@@ -8,10 +8,11 @@ import time
 from aiohttp import web
 
 from gateway.core.errors import Forbidden, GatewayError, TooManyRequests, Unauthenticated
+from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate, check_fence, load_session
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
-from gateway.runtime.impersonation import clear_upstream_cookies, conclude, set_session_cookie
+from gateway.runtime.impersonation import clear_upstream_cookies, record_end, set_session_cookie
 from gateway.runtime.responses import render, safe_next, see_other, wants_json
 from gateway.sessions.store import new_session
 from gateway.web.forms import read_fields
@@ -52,7 +53,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         if wants_json(request):
             raise Unauthenticated("bad_credentials", "Wrong username or password.")
         return render(request, "login.html", status=401, next=target, username=username,
-                      failed="Wrong username or password.", **login_page_values(gw))
+                      failed=gettext("Wrong username or password."), **login_page_values(gw))
     break_glass = BREAK_GLASS in user.features
     if not gw.settings.login.local_passwords and not break_glass:
         _failed(gw, ctx, username, "local_passwords_disabled", 403)
@@ -94,7 +95,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         actor = await authenticate(request, gw, ctx, required=False)
         await gw.sessions.delete(session.id)
         if actor is not None and actor.impersonation is not None:  # else auth ended it
-            await conclude(gw, ctx, actor.impersonation, event="impersonation_stop",
+            await record_end(gw, ctx, actor.impersonation, event="impersonation_stop",
                            reason="ok", detail="logout")
         fields = ctx.identity_fields() if actor else {"user": session.username,
                                                       "actor": session.username}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.core import i18n
+from gateway.core.i18n import N_, gettext
 from gateway.directory.invitations import MIN_PASSWORD, Invitations
 from gateway.pipeline.authn import authenticate
 from gateway.runtime.context import CTX
@@ -11,6 +13,14 @@ from gateway.runtime.gateway import GATEWAY
 from gateway.runtime.responses import render, see_other
 from gateway.web.admin.sessions import describe
 from gateway.web.forms import check_csrf, read_fields
+
+DEAD_LINK = N_("This link is unknown, already used or expired. Ask an administrator for a "
+               "new one.")
+
+
+def too_short() -> str:
+    return gettext("The new password needs at least %(count)s characters.") % {
+        "count": MIN_PASSWORD}
 
 
 async def account(request: web.Request) -> web.StreamResponse:
@@ -25,12 +35,14 @@ async def account(request: web.Request) -> web.StreamResponse:
         check_csrf(request, ctx.session, fields)
         ctx.action, ctx.state_changing = "change_password", True
         error = await _change_password(request, actor.user.username, fields)
-        message = None if error else "Your password was changed."
+        message = None if error else gettext("Your password was changed.")
     ctx.allow(gw.policy.rev)
     mine = [describe(s) | {"current": s.id == ctx.session.id}
             for s in await gw.sessions.all() if s.username == actor.user.username]
     return render(request, "account.html", me=actor.user, sessions=mine, message=message,
-                  error=error, min_password=MIN_PASSWORD, status=400 if error else 200)
+                  error=error, min_password=MIN_PASSWORD, languages=i18n.LANGUAGES,
+                  language_saved=request.query.get("language") == "saved",
+                  status=400 if error else 200)
 
 
 async def _change_password(request: web.Request, username: str,
@@ -38,11 +50,11 @@ async def _change_password(request: web.Request, username: str,
     gw = request.app[GATEWAY]
     new = fields.get("new_password", "")
     if await gw.directory.verify_password(username, fields.get("current_password", "")) is None:
-        return "The current password is wrong."
+        return gettext("The current password is wrong.")
     if new != fields.get("repeat_password", ""):
-        return "The new passwords differ."
+        return gettext("The new passwords differ.")
     if len(new) < MIN_PASSWORD:
-        return f"The new password needs at least {MIN_PASSWORD} characters."
+        return too_short()
     await gw.directory.set_password(username, new)
     gw.audit.emit("admin_change", request_id=request[CTX].request_id, actor=username,
                   user=username, target="users", action="own_password", reason="ok",
@@ -62,12 +74,14 @@ async def redeem_link(request: web.Request) -> web.StreamResponse:
         fields = await read_fields(request)
         token = fields.get("token", token)
         if fields.get("password") != fields.get("repeat_password"):
-            error = "The passwords differ."
+            error = gettext("The passwords differ.")
         else:
             try:
                 username = await invitations.redeem(token, fields.get("password", ""))
-            except (LookupError, ValueError) as exc:
-                error = str(exc)
+            except LookupError:
+                error = gettext(DEAD_LINK)
+            except ValueError:
+                error = too_short()
             else:
                 ctx.allow(gw.policy.rev)
                 gw.audit.emit("admin_change", request_id=ctx.request_id, actor=username,
@@ -76,7 +90,7 @@ async def redeem_link(request: web.Request) -> web.StreamResponse:
                 return see_other("/_gateway/login")
     live = await invitations.peek(token) if token else None
     if live is None and error is None:
-        error = "This link is unknown, already used or expired. Ask an administrator for a new one."
+        error = gettext(DEAD_LINK)
     if error:
         ctx.deny("invalid_link")
     else:

@@ -21,7 +21,7 @@ from gateway.runtime.responses import LOGIN
 from gateway.services import workers
 
 
-def _plain(request: web.Request, page: str) -> None:
+def _served_as(request: web.Request, page: str) -> None:
     ctx = request[CTX]
     ctx.page, ctx.action = page, "view"
     ctx.allow(request.app[GATEWAY].policy.rev)
@@ -30,14 +30,14 @@ def _plain(request: web.Request, page: str) -> None:
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Alive while the process serves, whatever its dependencies say (that is readyz)."""
     gw = request.app[GATEWAY]
-    _plain(request, "healthz")
+    _served_as(request, "healthz")
     return web.json_response({"status": "ok", "audit": gw.audit.problem or "ok"})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     """Ready only when every dependency answers and the policy loaded cleanly."""
     gw = request.app[GATEWAY]
-    _plain(request, "readyz")
+    _served_as(request, "readyz")
     checks: dict[str, str] = {}
     checks["policy"] = "ok" if gw.policy.last_error is None else \
         f"last reload failed: {gw.policy.last_error}"
@@ -77,7 +77,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     if not hygiene.is_trusted(request[CTX].client_ip, gw.settings.ops.metrics_allow):
         request[CTX].page, request[CTX].action = "metrics", "view"
         raise NotFound("metrics_not_allowed", detail=request[CTX].client_ip)
-    _plain(request, "metrics")
+    _served_as(request, "metrics")
     gw.metrics.audit_healthy.set(1 if gw.audit.healthy else 0)
     gw.metrics.audit_refused.set(gw.audit.refused)
     gw.metrics.policy_ok.set(0 if gw.policy.last_error else 1)
@@ -91,7 +91,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 async def jwks(request: web.Request) -> web.StreamResponse:
-    _plain(request, "jwks")
+    _served_as(request, "jwks")
     return web.json_response(request.app[GATEWAY].signer.jwks(),
                              headers={"Cache-Control": "public, max-age=300"})
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.core.domain import CUSTOMER, PROSPECT, Actor, Company, User
+from gateway.core.i18n import N_
 from gateway.pipeline.authn import authenticate
 from gateway.runtime import impersonation
 from gateway.runtime.context import CTX, RequestContext
@@ -28,13 +29,14 @@ from gateway.web.impersonate import (
 PAGE_SIZE = 50
 # Why a listed buyer cannot be picked, in the CSR's words (the policy's reason codes).
 NOT_SELECTABLE = {
-    "not_customer": "Prospect: not a customer yet",
-    "buyer_inactive": "Account inactive",
-    "buyer_is_privileged": "Staff account",
-    "company_no_impersonation": "Company does not allow impersonation",
-    "no_consent": "Has not allowed assistance",
-    "not_assigned": "Company not assigned to you",
+    "not_customer": N_("Prospect: not a customer yet"),
+    "buyer_inactive": N_("Account inactive"),
+    "buyer_is_privileged": N_("Staff account"),
+    "company_no_impersonation": N_("Company does not allow impersonation"),
+    "no_consent": N_("Has not allowed assistance"),
+    "not_assigned": N_("Company not assigned to you"),
 }
+KINDS = {"customer": N_("customer"), "prospect": N_("prospect"), "staff": N_("staff")}
 
 
 def assigned_companies(gw: Gateway, user: User) -> list[Company]:
@@ -118,7 +120,7 @@ async def select_user(request: web.Request) -> web.StreamResponse:
     gw, found = request.app[GATEWAY], await buyer_list(request)
     return render(request, "select_user.html", companies=found.companies,
                   company=found.company, q=found.q, buyers=found.buyers,
-                  refusals=found.refusals, labels=NOT_SELECTABLE, page=found.page,
+                  refusals=found.refusals, labels=NOT_SELECTABLE, kinds=KINDS, page=found.page,
                   pages=found.pages, total=found.total, next=_where_from(request),
                   reason_required=gw.settings.impersonation.reason_required)
 

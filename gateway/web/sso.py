@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.errors import GatewayError, Unauthenticated
+from gateway.core.i18n import gettext
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import COOKIE, COOKIE_PATH, Flow, unseal
 from gateway.oidc.tokens import TokenRefused
@@ -96,7 +97,7 @@ async def _new_login(request: web.Request, gw: Gateway, ctx: RequestContext, use
     if old is not None:
         await gw.sessions.delete(old.id)  # a fresh id on every login: no session fixation
         if old.impersonation is not None:
-            await impersonation.conclude(gw, ctx, old.impersonation,
+            await impersonation.record_end(gw, ctx, old.impersonation,
                                          event="impersonation_stop", reason="ok",
                                          detail="signed in again")
     proof = proof_of(claims)
@@ -127,7 +128,7 @@ def _refused(request: web.Request, gw: Gateway, ctx: RequestContext, refused: To
     if wants_json(request):
         raise Unauthenticated(refused.reason, "Sign-in with the provider failed.")
     response = render(request, "login.html", status=401, next="/", username="",
-                      failed="Sign-in with the provider failed. Please try again.",
+                      failed=gettext("Sign-in with the provider failed. Please try again."),
                       **login_page_values(gw))
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response
@@ -175,7 +176,7 @@ async def end_idp_sessions(gw: Gateway, ctx: RequestContext, sub: str, sid: str)
                       decision="allow", client_ip=ctx.client_ip, method=ctx.method,
                       path=ctx.path, status=200, auth_method="oidc")
         if session.impersonation is not None:
-            await impersonation.conclude(gw, ctx, session.impersonation,
+            await impersonation.record_end(gw, ctx, session.impersonation,
                                          event="impersonation_end",
                                          reason="idp_backchannel_logout")
         ended += 1

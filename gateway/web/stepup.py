@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.errors import Forbidden, TooManyRequests
+from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
@@ -94,7 +95,7 @@ async def password_again(request: web.Request) -> web.StreamResponse:
                       method=ctx.method, path=ctx.path, status=401, auth_method="password",
                       detail="step-up before impersonation")
         return render(request, "reauth.html", status=401, buyer=buyer, reason=reason,
-                      return_to=return_to, failed="Wrong password.")
+                      return_to=return_to, failed=gettext("Wrong password."))
     gw.throttle.succeeded(name)
     session = dataclasses.replace(ctx.session, auth_method="password", auth_time=time.time())
     return await _continue(request, gw, ctx, session, buyer, reason, return_to)

@@ -44,10 +44,10 @@ def audit_change(request: web.Request, actor: Actor, target: str, action: str,
                   user=user, company=None, method=ctx.method, path=ctx.path,
                   decision="allow", reason="ok", client_ip=ctx.client_ip,
                   policy_rev=gw.policy.rev, target=target, action=action,
-                  before=_plain(before), after=_plain(after))
+                  before=_as_dict(before), after=_as_dict(after))
 
 
-def _plain(value: Any) -> Any:
+def _as_dict(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return value

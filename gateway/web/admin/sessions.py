@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
-from gateway.runtime.impersonation import conclude
+from gateway.runtime.impersonation import record_end
 from gateway.sessions.store import Session
 
 
@@ -37,7 +37,7 @@ async def end_sessions(gw: Gateway, ctx: RequestContext, *, username: str | None
             continue
         await gw.sessions.delete(session.id)
         if session.impersonation is not None:  # one end line, even if another path won
-            await conclude(gw, ctx, session.impersonation, event="impersonation_end",
+            await record_end(gw, ctx, session.impersonation, event="impersonation_end",
                            reason="kill_switch")
         ended.append(describe(session))
     return ended
