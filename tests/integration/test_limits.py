@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.core.settings import VolumeLimit
-from tests.conftest import audit_lines, gw_of, impersonate, login, whoami
-from tests.test_notify import Hook, hook  # noqa: F401 (the fixture)
+from tests.integration.test_notify import Hook, hook  # noqa: F401 (the fixture)
+from tests.support.gateway import audit_lines, gw_of, impersonate, login, whoami
 
 
 async def stop(client: TestClient) -> None:

@@ -11,14 +11,9 @@ import orjson
 import pytest
 from aiohttp import ClientSession, CookieJar
 
-from tests.conftest import (
-    PASSWORD,
-    free_port,
-    start_gateway_process,
-    stop_process,
-    write_config,
-)
-from tests.test_directory import _postgres_url
+from tests.support.gateway import PASSWORD
+from tests.support.processes import start_gateway_process, stop_process, write_config
+from tests.support.services import free_port, postgres_url
 
 
 class Pair:
@@ -44,7 +39,7 @@ class Pair:
 @pytest.fixture
 async def pair_factory(tmp_path: Path, redis_prefix: str, upstream: Any
                        ) -> AsyncIterator[Any]:
-    urls = _postgres_url()
+    urls = postgres_url()
     url = await urls.__anext__()
     made: list[Pair] = []
 

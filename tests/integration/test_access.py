@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import gw_of, impersonate, login, whoami
-from tests.test_approvals import staff  # noqa: F401 (the fixture)
-from tests.test_impersonation import change_rows, set_user
-from tests.test_notify import Hook, hook  # noqa: F401 (the fixture)
+from tests.integration.test_approvals import staff  # noqa: F401 (the fixture)
+from tests.integration.test_notify import Hook, hook  # noqa: F401 (the fixture)
+from tests.support.gateway import change_rows, gw_of, impersonate, login, set_user, whoami
 
 
 async def visit_for_alice(client: TestClient) -> None:

@@ -11,9 +11,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from gateway.directory.models import ApprovalRow
-from tests.conftest import PASSWORD, audit_lines, gw_of, login, whoami
-from tests.test_impersonation import change_rows, set_user
-from tests.test_notify import Hook, hook  # noqa: F401 (the fixture)
+from tests.integration.test_notify import Hook, hook  # noqa: F401 (the fixture)
+from tests.support.gateway import PASSWORD, audit_lines, change_rows, gw_of, login, set_user, whoami
 
 GUARDED = "buyer-bob"  # globex: csr-carol's, not csr-dave's
 

@@ -7,9 +7,9 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from playwright.async_api import expect
 
-from tests.browser import browser, demo, log_in, shot  # noqa: F401
-from tests.conftest import PASSWORD
-from tests.test_browser_csr_flow import audit_until
+from tests.e2e.test_browser_csr_flow import audit_until
+from tests.support.browser import browser, demo, log_in, shot  # noqa: F401
+from tests.support.gateway import PASSWORD
 
 pytestmark = pytest.mark.browser
 
