@@ -51,6 +51,7 @@ ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
 APPROVAL_RULE = "requires_approval"        # (Principal, User): a second person must agree
 APPROVER_RULE = "may_approve"              # (Principal, ApprovalRequest)
 COMPANY_ACCESS_RULE = "may_view_company_access"  # (Principal, company id)
+OPTIONAL_QUESTIONS = (APPROVAL_RULE, APPROVER_RULE, COMPANY_ACCESS_RULE)
 QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE, MFA_RULE)
 SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",

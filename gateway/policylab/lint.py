@@ -11,7 +11,7 @@ from typing import Any
 from gateway.core.domain import ADMIN_GROUP, BUILTIN_GROUPS, CSR_GROUP, Actor
 from gateway.core.settings import Settings
 from gateway.directory.seed import read_seed
-from gateway.policy.engine import QUESTIONS, REFUSAL_RULE, PolicyEngine, ask
+from gateway.policy.engine import OPTIONAL_QUESTIONS, QUESTIONS, REFUSAL_RULE, PolicyEngine, ask
 from gateway.policy.rulegraph import FACT, read_graph
 from gateway.policy.views import PolarUser, polar_actor
 from gateway.policylab.harness import seed_snapshot
@@ -54,8 +54,8 @@ def route_warnings(settings: Settings, text: str) -> list[str]:
 def unused_rules(files: tuple[Path, ...]) -> list[str]:
     """Rules no question the gateway asks (nor any `?=` self-check) can ever reach."""
     return [f"{rule.file}:{rule.line}: rule {rule.name} is never used: no question the gateway "
-            f"asks ({', '.join(QUESTIONS)}) reaches it"
-            for rule in read_graph(files).unused(QUESTIONS)]
+            f"asks ({', '.join((*QUESTIONS, *OPTIONAL_QUESTIONS))}) reaches it"
+            for rule in read_graph(files).unused((*QUESTIONS, *OPTIONAL_QUESTIONS))]
 
 
 def unused_grants(settings: Settings, text: str, seed: dict[str, Any]) -> list[str]:

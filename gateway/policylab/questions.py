@@ -10,44 +10,47 @@ whose persona is the requester is a "no" whatever the policy says, as in the gat
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.core.domain import Actor, User
 
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
-    from gateway.policylab.tables import Case
+
+ANSWERS = ("yes", "no")
 
 NEEDS = {"requires_approval": ("persona", "as"), "may_approve": ("persona", "requester", "as")}
 KEYS = {"persona", "as", "ask", "requester", "tags", "expect", "note"}
 
 
-def question_case(path: Path, line: int, row: dict[str, Any]) -> Case:
-    from gateway.policylab.tables import ANSWERS, Case, TableError
+class BadRow(ValueError):
+    """A question row that cannot be read (tables.py reports it with file and line)."""
 
+
+def question_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's question, persona, buyer, requester, tags and expected answer."""
     ask = str(row["ask"])
     if ask not in NEEDS:
-        raise TableError(f"ask must be one of {', '.join(NEEDS)}, got {ask!r}")
+        raise BadRow(f"ask must be one of {', '.join(NEEDS)}, got {ask!r}")
     unknown = sorted(set(row) - KEYS)
     missing = sorted({*NEEDS[ask], "expect"} - set(row))
     if unknown or missing:
-        raise TableError("; ".join([f"unknown key {k!r}" for k in unknown] +
+        raise BadRow("; ".join([f"unknown key {k!r}" for k in unknown] +
                                    [f"missing key {k!r}" for k in missing]))
     expect = row["expect"]
     if isinstance(expect, bool):  # YAML reads a bare yes/no as a boolean
         expect = "yes" if expect else "no"
     if expect not in ANSWERS:
-        raise TableError(f"expect must be yes or no for a question, got {expect!r}")
+        raise BadRow(f"expect must be yes or no for a question, got {expect!r}")
     tags = row.get("tags")
     if tags is not None and not isinstance(tags, list):
-        raise TableError(f"tags must be a list, got {tags!r}")
-    return Case(path, line, str(row["persona"]), str(row["as"]), "", "", str(expect),
-                None, ask=ask, requester=row.get("requester"),
-                tags=tuple(str(t) for t in tags) if tags is not None else None)
+        raise BadRow(f"tags must be a list, got {tags!r}")
+    return {"persona": str(row["persona"]), "acting_as": str(row["as"]),
+            "expect": str(expect), "ask": ask, "requester": row.get("requester"),
+            "tags": tuple(str(t) for t in tags) if tags is not None else None}
 
 
-def answer(bench: Harness, case: Case) -> bool:
+def answer(bench: Harness, case: Any) -> bool:
     """The policy's answer, as the gateway asks it."""
     person = bench.user(case.persona)
     assert case.acting_as is not None
@@ -63,8 +66,9 @@ def answer(bench: Harness, case: Case) -> bool:
     return bench.engine.may_approve(me, requester, buyer, "", bench.directory)
 
 
-def check_question(bench: Harness, case: Case) -> Verdict | str:
-    from gateway.policylab.harness import UnknownUser, Verdict
+def check_question(bench: Harness, case: Any) -> Verdict | str:
+    """The answer when it matches the row (a tables.Case), else the difference."""
+    from gateway.policylab.harness import UnknownUser, Verdict  # the harness imports tables
 
     try:
         got = "yes" if answer(bench, case) else "no"

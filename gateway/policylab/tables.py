@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.policylab import questions
 from gateway.policylab.harness import UnknownUser
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 KEYS = {"persona", "as", "request", "expect", "reason", "note", "ask", "requester", "tags"}
 DECISIONS = ("allow", "deny")
-ANSWERS = ("yes", "no")  # rows that `ask` one of the policy's yes/no questions
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,11 @@ def _case(path: Path, line: int, row: Any) -> Case:
     if not isinstance(row, dict):
         raise TableError("a row is a mapping: {persona, as, request, expect, reason}")
     if "ask" in row:
-        from gateway.policylab.questions import question_case
-
-        return question_case(path, line, row)
+        try:
+            fields = questions.question_fields(row)
+        except questions.BadRow as exc:
+            raise TableError(str(exc)) from None
+        return Case(path, line, method="", path="", reason=None, **fields)
     unknown = sorted(set(row) - KEYS)
     missing = sorted({"persona", "request", "expect"} - set(row))
     if unknown or missing:
@@ -102,9 +104,7 @@ def _case(path: Path, line: int, row: Any) -> Case:
 def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
     if case.ask:
-        from gateway.policylab.questions import check_question  # rows of another kind
-
-        return check_question(bench, case)
+        return questions.check_question(bench, case)
     try:
         got = bench.decide(case.persona, case.acting_as, case.method, case.path)
     except UnknownUser as exc:

@@ -71,7 +71,7 @@ class RedisCounts:
     """Shared by workers and replicas: ZREMRANGEBYSCORE, ZADD, ZCARD in one MULTI."""
 
     def __init__(self, settings: Settings) -> None:
-        from gateway.sessions import redisconn
+        from gateway.sessions import redisconn  # redis only with Redis sessions (~6 MB)
 
         self.redis = redisconn.request_client(settings.sessions)
         self.prefix = settings.sessions.redis_prefix + "limits:"
