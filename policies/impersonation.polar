@@ -79,6 +79,35 @@ unmasked_by_feature("phone", "see_contact_details");
 
 unmask(actor, _buyer, field) if
     unmasked_by_feature(field, feature) and feature in actor.features;
+# Four-eyes approval. `requires_approval(actor, buyer)`: starting to act for this buyer
+# needs a second person's approval first (the CSR files a request with the reason). Here:
+# buyers tagged "approval_required"; a company-wide rule would read `buyer.company`, e.g.
+# `requires_approval(_a, b) if b.company = "globex";`.
+requires_approval(_actor, buyer) if "approval_required" in buyer.tags;
+
+# `may_approve(approver, request)`: who may approve a request (request.requester and
+# request.buyer are Users, request.company the buyer's company id, request.reason the text
+# the CSR gave). The gateway refuses an approval by the requester whatever this says.
+# Here: an administrator, or another CSR assigned to the buyer's company.
+approver_group("Administrator");
+
+may_approve(approver, _request) if
+    approver.impersonating = false and
+    "active" in approver.standing and
+    group in approver.groups and approver_group(group) and cut;
+may_approve(approver, request) if
+    approver.impersonating = false and
+    "active" in approver.standing and
+    group in approver.groups and impersonator_group(group) and
+    request.company in approver.assigned_companies;
+
+# The customer's view (/_gateway/me/access) shows every buyer their own record. The same
+# for all of a company's buyers (`?scope=company`) is for whom this allows: here buyers of
+# that company with the feature "company_access".
+may_view_company_access(actor, company) if
+    actor.impersonating = false and
+    actor.company = company and
+    "company_access" in actor.features;
 
 # The gateway's admin area: `allow_admin(actor, action, resource)` (action "read" or
 # "manage", resource: AdminResource). Administrators only, never while acting for a buyer.
@@ -87,6 +116,12 @@ admin_group("Administrator");
 allow_admin(actor, _action, _resource) if
     actor.impersonating = false and
     group in actor.groups and admin_group(group) and cut;
+
+# CSRs open the approvals queue; it lists only the requests `may_approve` lets them decide.
+allow_admin(actor, _action, resource) if
+    actor.impersonating = false and
+    resource.name = "approvals" and
+    group in actor.groups and impersonator_group(group) and cut;
 
 # Sales Admin may read sessions and the transaction log, nothing else.
 allow_admin(actor, "read", resource) if

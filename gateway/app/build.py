@@ -33,6 +33,7 @@ from gateway.request.routes import RouteTable, compile_route
 from gateway.runtime import impersonation
 from gateway.runtime import tracing as otel
 from gateway.runtime.gateway import GATEWAY, Gateway
+from gateway.runtime.limits import make_limits
 from gateway.runtime.reload import policy_watcher, reload_policy
 from gateway.runtime.responses import SERVER, own_headers
 from gateway.services.assertion import AssertionSigner
@@ -43,7 +44,18 @@ from gateway.services.throttle import LoginThrottle
 from gateway.sessions import redisconn
 from gateway.sessions.redis import RedisSessions
 from gateway.sessions.store import MemorySessions, SessionStore
-from gateway.web import account, admin, language, me, mode, ops, select_user, stepup
+from gateway.web import (
+    access,
+    account,
+    admin,
+    approvals,
+    language,
+    me,
+    mode,
+    ops,
+    select_user,
+    stepup,
+)
 from gateway.web import sso as oidc_pages
 
 log = logging.getLogger("csr_gateway")
@@ -108,7 +120,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     gw.client = client_session(gw)
     gw.upstream = upstream_pool(gw)
     gw.notifier = Notifier(gw.settings.impersonation.notify_webhook, gw.audit,
-                           ledger=make_ledger(gw.settings), signer=gw.signer)
+                           ledger=make_ledger(gw.settings), signer=gw.signer,
+                           moments=gw.settings.impersonation.notify_on)
+    gw.limits = make_limits(gw.settings)
     if gw.directory.board is not None:
         gw.directory.board.listen(gw.directory.reload_to,
                                   lambda: _pushed_policy_reload(gw))
@@ -126,6 +140,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await gw.notifier.close()
+    if gw.limits is not None:
+        await gw.limits.close()
     if gw.tracer is not None:  # flushing the last spans may wait on the collector
         await asyncio.to_thread(gw.tracer.shutdown)
     await gw.upstream.close()
@@ -229,6 +245,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/impersonate/stop", select_user.stop)
     r.add_post(f"{g}/impersonate/switch", select_user.switch)
     r.add_post(f"{g}/impersonate/mode", mode.switch_mode)
+    approvals.add_routes(app)
+    access.add_routes(app)
     r.add_get(f"{g}/healthz", ops.healthz)
     r.add_get(f"{g}/readyz", ops.readyz)
     r.add_get(f"{g}/metrics", ops.metrics)

@@ -235,11 +235,32 @@ class Notification(Identity, Verdict, total=False):
     actions: int
 
 
+class ApprovalEvent(Identity, Exchange, Verdict, Policed, total=False):
+    """a four-eyes request for an impersonation changed state: requested, granted, denied or
+    expired (`approver` where someone decided)"""
+
+    approval_id: str
+    approver: str | None
+
+
+class ImpersonationLimit(Identity, Exchange, Verdict, Policed, total=False):
+    """a CSR went past a volume limit (`decision: allow` in alert mode, `deny` in block
+    mode)"""
+
+    limit: str
+    limit_max: int
+    limit_count: int
+    mode: str
+
+
+ApprovalEventName = Literal["approval_requested", "approval_granted", "approval_denied",
+                            "approval_expired"]
 Event = Literal["request", "login", "login_failed", "logout", "session_expired",
                 "impersonation_start", "impersonation_stop", "impersonation_denied",
                 "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
                 "audit_start", "notification", "request_intent", "audit_resumed",
-                "impersonation_mode"]
+                "impersonation_mode", "approval_requested", "approval_granted",
+                "approval_denied", "approval_expired", "impersonation_limit"]
 ImpersonationEvent = Literal["impersonation_start", "impersonation_stop", "impersonation_end",
                              "impersonation_mode"]
 
@@ -261,6 +282,11 @@ RECORDS: dict[str, type[Any]] = {
     "request_intent": RequestIntent,
     "audit_resumed": AuditResumed,
     "impersonation_mode": ImpersonationModeSwitch,
+    "approval_requested": ApprovalEvent,
+    "approval_granted": ApprovalEvent,
+    "approval_denied": ApprovalEvent,
+    "approval_expired": ApprovalEvent,
+    "impersonation_limit": ImpersonationLimit,
 }
 EVENTS = tuple(RECORDS)
 
@@ -318,6 +344,21 @@ class Emit(Protocol):
     @overload
     def __call__(self, event: Literal["impersonation_mode"], /,
                  **fields: Unpack[ImpersonationModeSwitch]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["approval_requested"], /,
+                 **fields: Unpack[ApprovalEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["approval_granted"], /,
+                 **fields: Unpack[ApprovalEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["approval_denied"], /,
+                 **fields: Unpack[ApprovalEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["approval_expired"], /,
+                 **fields: Unpack[ApprovalEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["impersonation_limit"], /,
+                 **fields: Unpack[ImpersonationLimit]) -> Line: ...
 
 
 # Every key's meaning, one line each: the core keys in line order, then the others.
@@ -380,7 +421,15 @@ MEANINGS: dict[str, str] = {
     "refused": "requests refused while the sink was down",
     "dropped_lines": "lines dropped while the sink was down, past the memory cap",
     "down_s": "seconds the sink was down",
-    "mode": "the mode a CSR asked for: `read` or `write`",
+    "mode": "the mode a CSR asked for (`read` or `write`); on `impersonation_limit`, the "
+            "limit's mode (`alert` or `block`)",
+    "approval_id": "the four-eyes request an approval line is about",
+    "approver": "who granted or denied the request (null while it waits or when it expired "
+                "undecided)",
+    "limit": "the volume limit passed: `buyers_per_hour`, `actions_per_hour` or "
+             "`impersonations_per_day`",
+    "limit_max": "the limit's configured maximum",
+    "limit_count": "the count that passed it",
     "mode_reason": "the reason the CSR gave for the switch",
     "masked": "on a request to a page with masking rules while a CSR acts for a buyer: how many "
               "values of each field were masked, e.g. `{\"card\": 2, \"email\": 1}`, `{}` when "

@@ -109,7 +109,20 @@ MEANINGS: dict[str, str] = {
     "impersonation.reason_required": "a reason/ticket is required to start",
     "impersonation.max_minutes": "an impersonation ends after this; at least 1",
     "impersonation.require_consent": "only buyers (or companies) flagged \"allow assistance\"",
-    "impersonation.notify_webhook": "`http(s)` URL told about every finished impersonation",
+    "impersonation.notify_webhook": "`http(s)` URL told about every finished impersonation "
+                                    "(and approvals, volume-limit alerts, starts with "
+                                    "`notify_on: [start, ...]`)",
+    "impersonation.approval_minutes": "four-eyes approval: how long a request waits for a "
+                                      "decision, and how long an approval may be used (once) to "
+                                      "start; at least 1",
+    "impersonation.notify_on": "when the webhook tells the company of an impersonation: "
+                               "`start` (as it starts) and/or `end` (the summary when it ends)",
+    "impersonation.limits": "volume limits per CSR, e.g. `{buyers_per_hour: {max: 20, mode: "
+                            "block}, actions_per_hour: {max: 300, mode: alert}, "
+                            "impersonations_per_day: {max: 60, mode: block}}`; `alert`: an "
+                            "`impersonation_limit` audit line, a metric and the webhook; "
+                            "`block`: also refuse the next start; counted in the sessions' "
+                            "Redis (per process with memory sessions)",
     "assertion.algorithm": "`EdDSA`, `RS256`, `ES256` or `HS256`",
     "assertion.keys_dir": "PEM private keys; generated when empty; newest signs",
     "assertion.ttl_seconds": "lifetime of the upstream JWT; at least 1",
@@ -237,6 +250,8 @@ def _as_data(value: Any) -> Any:
         return [_as_data(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _as_data(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _as_data(v) for k, v in value.items()}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
@@ -251,6 +266,9 @@ def effective(settings: Settings) -> dict[str, Any]:
     for section in SECTIONS:
         values = dataclasses.asdict(getattr(settings, section))
         out[section] = {k: _masked(section, k, _as_data(v)) for k, v in values.items()}
+    out["impersonation"]["limits"] = {  # as the file writes them: name -> {max, mode}
+        limit.name: {"max": limit.max, "mode": limit.mode}
+        for limit in settings.impersonation.limits}
     out["pages"] = {name: {"title": p.title, "sensitive": p.sensitive, "public": p.public}
                     for name, p in settings.pages.items()}
     out["routes"] = [_as_data(r) for r in settings.routes]

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from gateway.audit.anchor import valid_anchor
 from gateway.config import env as configenv
+from gateway.config import limits as limitconf
 from gateway.config import masking as masking_config
 from gateway.config import oidc as oidc_config
 from gateway.config.yamlsrc import ConfigError, KeyPath, Source, load, loads
@@ -76,8 +77,15 @@ def build(src: Source, base: Path) -> Settings:
     if isinstance(listen, dict):
         top.update(_fields(src, ("listen",), Settings,
                            {k: v for k, v in listen.items() if k in ("host", "port")}, base))
+    limits = None  # impersonation.limits: a mapping of its own (limitconf.py)
     for name, cls in SECTIONS.items():
-        top[name] = cls(**_fields(src, (name,), cls, _mapping(src, data, name), base))
+        raw = dict(_mapping(src, data, name))
+        if name == "impersonation":
+            limits = raw.pop("limits", None)
+        top[name] = cls(**_fields(src, (name,), cls, raw, base))
+    top["impersonation"] = dataclasses.replace(
+        top["impersonation"], limits=limitconf.volume_limits(src, limits))
+    limitconf.check(src, top["impersonation"])
     top["pages"] = _pages(src, data.get("pages", {}))
     top["routes"] = _routes(src, data.get("routes", []), top["pages"])
     top["login"] = _login(src, _mapping(src, data, "login"), base)

@@ -9,12 +9,14 @@ GATEWAY_PREFIX = "/_gateway/"
 # decides on.
 AREA_OF_SEGMENT = {"users": "users", "groups": "groups", "companies": "companies",
                    "assign-csrs": "assignments", "assignments": "assignments",
-                   "sessions": "sessions", "transactions": "transactions", "policy": "policy"}
+                   "sessions": "sessions", "transactions": "transactions", "policy": "policy",
+                   "approvals": "approvals"}
 ADMIN_AREAS = ("users", "groups", "companies", "assignments", "sessions", "transactions",
-               "policy")
+               "policy", "approvals")
 AREA_TITLES = {"users": N_("Users"), "groups": N_("Groups"), "companies": N_("Companies"),
                "assignments": N_("Assign CSRs"), "sessions": N_("Active sessions"),
-               "transactions": N_("Transaction Log"), "policy": N_("Policy")}
+               "transactions": N_("Transaction Log"), "policy": N_("Policy"),
+               "approvals": N_("Approvals")}
 ADMIN_TITLE = N_("Administration: %(area)s")
 
 

@@ -105,6 +105,22 @@ REASONS: dict[str, str] = {
     "step_up_stale": "the re-authentication the provider returned is not fresh",
     "step_up_other_user": "a different person re-authenticated than the one logged in",
     "mfa_required": "the policy asks for a second factor before acting for this buyer",
+    # four-eyes approval and volume limits
+    "approval_pending": "the start waits for another person's approval (a request was filed)",
+    "self_approval": "a CSR tried to decide their own approval request (refused whatever the "
+                     "policy says)",
+    "not_approver": "the policy's may_approve does not let this person decide the request",
+    "approval_closed": "the request was already decided, used or expired (409)",
+    "no_such_request": "no approval request with this id (or not the asker's own)",
+    "limit_buyers_per_hour": "a block limit: the CSR acted for impersonation.limits."
+                             "buyers_per_hour distinct buyers in the last hour",
+    "limit_actions_per_hour": "a block limit: the CSR passed impersonation.limits."
+                              "actions_per_hour state-changing actions in the last hour",
+    "limit_impersonations_per_day": "a block limit: the CSR started impersonation.limits."
+                                    "impersonations_per_day impersonations in the last day",
+    "limit_exceeded": "an `impersonation_limit` event: a CSR went past a volume limit",
+    "limits_unavailable": "the volume limits' counts (Redis) cannot be read; a start under a "
+                          "block limit is refused (503)",
 }
 
 
@@ -236,6 +252,22 @@ SENTENCES: dict[str, str] = {
                               "support."),
     "masking_needs_proxy": N_("This page cannot be shown with its personal data masked here; "
                               "tell support."),
+    "self_approval": N_("You cannot approve your own request; another approver must decide "
+                        "it."),
+    "not_approver": N_("You may not decide this request; it waits for an approver of the "
+                       "buyer's company."),
+    "approval_closed": N_("This request was already decided or has expired; reload the list."),
+    "no_such_request": N_("There is no such request; start again from Select User."),
+    "limit_buyers_per_hour": N_("You have acted for the most different buyers allowed in an "
+                                "hour; wait before you choose a new buyer, or ask a "
+                                "supervisor."),
+    "limit_actions_per_hour": N_("You have made the most changes for buyers allowed in an "
+                                 "hour; wait before you act for a buyer again, or ask a "
+                                 "supervisor."),
+    "limit_impersonations_per_day": N_("You have started the most sessions as a buyer allowed "
+                                       "in a day; wait, or ask a supervisor."),
+    "limits_unavailable": N_("The gateway cannot check your usage limits right now, so it "
+                             "does not start acting for the buyer; try again shortly."),
 }
 
 

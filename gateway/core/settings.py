@@ -61,6 +61,20 @@ class SessionSettings:
     redis_socket_timeout: float = 0.25  # each command; a frozen Redis is a 503 after this
 
 
+# impersonation.limits: limit name -> its sliding window in seconds
+LIMIT_WINDOWS = {"buyers_per_hour": 3600, "actions_per_hour": 3600,
+                 "impersonations_per_day": 86_400}
+
+
+@dataclass(frozen=True)
+class VolumeLimit:
+    """One per-CSR volume limit (impersonation.limits): at most `max` in its window."""
+
+    name: str  # buyers_per_hour | actions_per_hour | impersonations_per_day
+    max: int
+    mode: str = "alert"  # alert: audit, metric, webhook; block: also refuse the next start
+
+
 @dataclass(frozen=True)
 class ImpersonationSettings:
     reason_required: bool = False
@@ -69,6 +83,9 @@ class ImpersonationSettings:
     notify_webhook: str | None = None
     step_up_minutes: int = 10  # a start needs an authentication this recent; 0: every start
     default_mode: str = "write"  # read: an impersonation starts read-only
+    approval_minutes: int = 30  # an approval (and a request waiting for one) lasts this long
+    notify_on: tuple[str, ...] = ("end",)  # when the webhook tells the company: start, end
+    limits: tuple[VolumeLimit, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ def finish(gw: Gateway, ctx: RequestContext, status: int) -> None:
         gw.tracer.record(ctx, status)
     if gw.notifier is not None:
         count_buyer_action(gw.notifier, ctx, status)
+    if gw.limits is not None:  # a state-changing action as the buyer counts against the CSR
+        gw.limits.acted(gw, ctx)
     gw.metrics.observe(ctx.decision, ctx.reason, time.perf_counter() - ctx.started)
 
 

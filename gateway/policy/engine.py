@@ -20,7 +20,14 @@ from gateway.core.domain import Actor, DirectorySnapshot, Page, User
 from gateway.policy.cache import decision_key, remember
 from gateway.policy.decision import Decision
 from gateway.policy.rulegraph import read_graph
-from gateway.policy.views import POLAR_CLASSES, AdminResource, PolarPage, PolarUser, polar_actor
+from gateway.policy.views import (
+    POLAR_CLASSES,
+    AdminResource,
+    ApprovalRequest,
+    PolarPage,
+    PolarUser,
+    polar_actor,
+)
 
 log = logging.getLogger("csr_gateway")
 
@@ -42,9 +49,14 @@ MFA_RULE = "requires_mfa"                  # (Principal, User): a second factor 
 ADMIN_RULE = "allow_admin"                # (Principal, action, AdminResource)
 WRITE_RULE = "allow_write"                # (Principal, User): a read-only one may write
 UNMASK_RULE = "unmask"                    # (Principal, User, field): show it unmasked
+APPROVAL_RULE = "requires_approval"        # (Principal, User): a second person must agree
+APPROVER_RULE = "may_approve"              # (Principal, ApprovalRequest)
+COMPANY_ACCESS_RULE = "may_view_company_access"  # (Principal, company id)
 QUESTIONS = (PAGE_RULE, IMPERSONATION_RULE, REFUSAL_RULE, ADMIN_RULE, MFA_RULE)
-# asked too, but a policy may leave them out: then nobody writes from read-only, all stays masked
-OPTIONAL_QUESTIONS = (WRITE_RULE, UNMASK_RULE)
+# Asked too, but a policy may leave them out: then nobody writes from read-only, everything
+# configured stays masked, no impersonation needs an approval and nobody may approve.
+OPTIONAL_QUESTIONS = (WRITE_RULE, UNMASK_RULE, APPROVAL_RULE, APPROVER_RULE,
+                      COMPANY_ACCESS_RULE)
 SIGNATURES = {PAGE_RULE: "allow_page(actor, action, page)",
               IMPERSONATION_RULE: "allow_impersonation(actor, buyer)",
               REFUSAL_RULE: "impersonation_refused(actor, buyer, why)",
@@ -240,6 +252,36 @@ class PolicyEngine:
                 return Decision(False, refused, snap.rev)  # a policy without the rule
             return _error(snap, rule, exc)
         return Decision(allowed, "ok" if allowed else refused, snap.rev)
+    def requires_approval(self, actor: Actor, buyer: User,
+                          directory: DirectorySnapshot | None = None) -> bool:
+        """Does acting for this buyer need another person's approval? An error says yes."""
+        return self._optional(APPROVAL_RULE, True, polar_actor(actor, directory),
+                              PolarUser(buyer, directory))
+
+    def may_approve(self, approver: Actor, requester: User, buyer: User, reason: str,
+                    directory: DirectorySnapshot | None = None) -> bool:
+        """May this person approve that request? An error says no (fail closed). The
+        gateway refuses self-approval before it asks."""
+        request = ApprovalRequest(PolarUser(requester, directory), PolarUser(buyer, directory),
+                                  buyer.company, reason)
+        return self._optional(APPROVER_RULE, False, polar_actor(approver, directory), request)
+
+    def company_access(self, actor: Actor, company: str,
+                       directory: DirectorySnapshot | None = None) -> bool:
+        """May this person see every staff access to their company's buyers?"""
+        return self._optional(COMPANY_ACCESS_RULE, False, polar_actor(actor, directory),
+                              company)
+
+    def _optional(self, rule: str, on_error: bool, *args: object) -> bool:
+        """A question a policy may leave out (then it never holds); errors answer on_error."""
+        try:
+            return _holds(self.current, rule, *args)
+        except Exception as exc:
+            if f"undefined rule `{rule}`" in str(exc):
+                return False
+            log.error("policy rule %s failed (%s); answering %s", rule, type(exc).__name__,
+                      on_error)
+            return on_error
 
     def admin(self, actor: Actor, action: str, resource: str,
               directory: DirectorySnapshot | None = None) -> Decision:

@@ -105,10 +105,24 @@ class AdminResource:
         return f"AdminResource({self.name})"
 
 
+class ApprovalRequest:
+    """`may_approve(approver, request)`: who asks to act for whom, for which company, why."""
+
+    __slots__ = ("buyer", "company", "reason", "requester")
+
+    def __init__(self, requester: PolarUser, buyer: PolarUser, company: str | None,
+                 reason: str) -> None:
+        self.requester, self.buyer, self.company, self.reason = requester, buyer, company, reason
+
+    def __repr__(self) -> str:
+        return f"ApprovalRequest({self.requester!r} for {self.buyer!r})"
+
+
 def polar_actor(actor: Actor, directory: DirectorySnapshot | None) -> PolarActor:
     buyer = PolarUser(actor.acting_as, directory) if actor.acting_as else None
     return PolarActor(PolarUser(actor.user, directory), buyer)
 
 
 POLAR_CLASSES = {"Principal": PolarActor, "User": PolarUser, "Page": PolarPage,
-                 "Company": PolarCompany, "AdminResource": AdminResource}
+                 "Company": PolarCompany, "AdminResource": AdminResource,
+                 "ApprovalRequest": ApprovalRequest}

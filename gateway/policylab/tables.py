@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.policylab import questions
 from gateway.policylab.harness import UnknownUser
 
 if TYPE_CHECKING:
     from gateway.policylab.harness import Harness, Verdict
 
-KEYS = {"persona", "as", "request", "expect", "reason", "note", "mode", "unmask"}
+KEYS = {"persona", "as", "request", "expect", "reason", "note", "mode", "unmask", "ask",
+        "requester", "tags"}
 MODES = ("read", "write")
 DECISIONS = ("allow", "deny")
 
@@ -31,6 +33,9 @@ class Case:
     reason: str | None
     mode: str = "write"  # read: the impersonation is read-only (the gateway's own rule)
     unmask: str | None = None  # asks `unmask(actor, buyer, field)` instead of a request
+    ask: str | None = None  # a yes/no question (policylab/questions.py) instead of a request
+    requester: str | None = None  # may_approve: whose request
+    tags: tuple[str, ...] | None = None  # the buyer's tags for this row (a what-if)
 
     @property
     def where(self) -> str:
@@ -41,6 +46,10 @@ class Case:
         who = self.persona + (f" as {self.acting_as}" if self.acting_as else "")
         if self.unmask is not None:
             return f"{who} unmask {self.unmask}"
+        if self.ask:
+            return f"{self.persona} {self.ask}" + (
+                f" ({self.requester} for {self.acting_as})" if self.requester
+                else f" {self.acting_as}")
         read_only = " (read-only)" if self.mode == "read" else ""
         return f"{who} {self.method} {self.path}{read_only}"
 
@@ -79,6 +88,12 @@ def _construct(node: yaml.Node) -> Any:
 def _case(path: Path, line: int, row: Any) -> Case:
     if not isinstance(row, dict):
         raise TableError("a row is a mapping: {persona, as, request, expect, reason}")
+    if "ask" in row:
+        try:
+            fields = questions.question_fields(row)
+        except questions.BadRow as exc:
+            raise TableError(str(exc)) from None
+        return Case(path, line, method="", path="", reason=None, **fields)
     unknown = sorted(set(row) - KEYS)
     asks = {"unmask"} if "unmask" in row else {"request"}
     missing = sorted({"persona", "expect", *asks} - set(row))
@@ -101,6 +116,8 @@ def _case(path: Path, line: int, row: Any) -> Case:
 
 def check_case(bench: Harness, case: Case) -> Verdict | str:
     """The verdict when it matches the row, else the readable difference."""
+    if case.ask:
+        return questions.check_question(bench, case)
     try:
         got = bench.decide_unmask(case.persona, case.acting_as, case.unmask) \
             if case.unmask is not None else \

@@ -23,6 +23,7 @@ from gateway.sessions.store import SessionStore
 if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.oidc.client import OidcLogin
+    from gateway.runtime.limits import VolumeLimits
     from gateway.runtime.tracing import Tracer
     from gateway.services.upstream import UpstreamPool
 
@@ -49,6 +50,7 @@ class Gateway:
     notes: dict[str, str] = field(default_factory=dict)
     oidc: OidcLogin | None = None  # login.oidc configured
     tracer: Tracer | None = None  # tracing on (gateway/runtime/tracing.py)
+    limits: VolumeLimits | None = None  # impersonation.limits configured (runtime/limits.py)
 
 
 GATEWAY = web.AppKey("csrgw_gateway", Gateway)

@@ -127,6 +127,10 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
     emit(gw, ctx, "impersonation_start", imp, reason="ok", company=buyer.company,
          proof=proof_fields(session))
     gw.metrics.impersonations.labels("impersonation_start").inc()
+    if gw.limits is not None:
+        await gw.limits.started(gw, ctx, imp)
+    if gw.notifier is not None:
+        gw.notifier.started(imp, buyer.company, gw.client)
     return acting
 
 
@@ -182,11 +186,15 @@ async def sweep(gw: Gateway, now: float | None = None) -> int:
 
 
 async def sweeper(gw: Gateway, every: float = SWEEP_SECONDS) -> None:
-    """Background task (app cleanup_ctx): sweep, forever."""
+    """Background task (app cleanup_ctx): sweep, forever; approval requests past their time
+    are expired (and audited) here too, not only when someone next looks at them."""
+    from gateway.runtime import approvals  # its store is the directory's; here for the sweep
+
     while True:
         await asyncio.sleep(every)
         try:
             await sweep(gw)
+            await approvals.expire_due(gw, None)
         except Exception:
             log.exception("impersonation sweep failed; trying again in %.0f s", every)
 

@@ -24,6 +24,11 @@ class Metrics:
         r.register(self.requests)
         self.impersonations = Counter("csrgw_impersonations_total", "Impersonation events",
                                       ["event"], registry=r)
+        self.approvals = Counter("csrgw_approvals_total", "Four-eyes approval events",
+                                 ["event"], registry=r)
+        self.limits_exceeded = Counter("csrgw_impersonation_limits_exceeded_total",
+                                       "A CSR went past a volume limit", ["limit", "mode"],
+                                       registry=r)
         self.policy_reloads = Counter("csrgw_policy_reloads_total", "Policy reloads",
                                       ["result"], registry=r)
         self.policy_ok = Gauge("csrgw_policy_loaded_ok",

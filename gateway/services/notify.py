@@ -21,7 +21,6 @@ from gateway.core.domain import Impersonation
 from gateway.services.ledger import Ledger, MemoryLedger, Tally
 
 if TYPE_CHECKING:
-    from gateway.audit.log import AuditLog
     from gateway.services.assertion import AssertionSigner
 
 log = logging.getLogger("csr_gateway")
@@ -37,9 +36,11 @@ class Notifier:
     that is cut short is audited as failed.
     """
 
-    def __init__(self, url: str | None, audit: AuditLog, ledger: Ledger | None = None,
-                 signer: AssertionSigner | None = None) -> None:
+    def __init__(self, url: str | None, audit: Any, ledger: Ledger | None = None,
+                 signer: AssertionSigner | None = None,
+                 moments: tuple[str, ...] = ("end",)) -> None:
         self.url, self.audit, self.signer = url, audit, signer
+        self.moments = moments  # impersonation.notify_on: start, end
         self.ledger: Ledger = ledger or MemoryLedger()
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -58,12 +59,26 @@ class Notifier:
             tally = Tally()
         if tally is None:
             return False
-        if self.url is not None and session is not None:
-            summary = self.summary(imp, company, why, tally)
-            task = asyncio.get_running_loop().create_task(self._deliver(session, summary))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        if "end" in self.moments:
+            self.tell(self.summary(imp, company, why, tally), session)
         return True
+
+    def started(self, imp: Impersonation, company: str | None,
+                session: aiohttp.ClientSession | None) -> None:
+        """With `notify_on: [start, ...]` the company hears of a start as it happens."""
+        if "start" in self.moments:
+            self.tell({"event": "impersonation_started", "id": f"{imp.id}-start",
+                       "impersonation_id": imp.id, "csr": imp.csr, "customer": imp.buyer,
+                       "company": company, "started_at": round(imp.started_at, 3),
+                       "reason": imp.reason}, session)
+
+    def tell(self, message: dict[str, Any], session: aiohttp.ClientSession | None) -> None:
+        """Deliver one message (an owned task, retried); `id` is its Idempotency-Key."""
+        if self.url is None or session is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver(session, message))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     @staticmethod
     def summary(imp: Impersonation, company: str | None, why: str,
@@ -88,8 +103,9 @@ class Notifier:
     async def _deliver(self, session: aiohttp.ClientSession, summary: dict[str, Any]) -> None:
         assert self.url is not None
         body = orjson.dumps(summary)
-        headers = {"Content-Type": "application/json",
-                   "Idempotency-Key": summary["impersonation_id"], **self.signature(body)}
+        key = summary.get("id") or summary["impersonation_id"]
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key,
+                   **self.signature(body)}
         attempts, last = 0, "not tried"
         try:
             for delay in (0.0, *RETRY_DELAYS):
@@ -117,11 +133,13 @@ class Notifier:
             return type(exc).__name__, True
 
     def _audit(self, summary: dict[str, Any], reason: str, attempts: int, detail: str) -> None:
-        self.audit.emit("notification", user=summary["customer"], actor=summary["csr"],
-                        csr=summary["csr"], company=summary["company"], reason=reason,
-                        decision=None, impersonation_id=summary["impersonation_id"],
-                        impersonation_reason=summary["reason"], attempts=attempts,
-                        actions=summary["actions"], detail=detail)
+        self.audit.emit("notification", user=summary.get("customer"),
+                        actor=summary.get("csr"), csr=summary.get("csr"),
+                        company=summary.get("company"), reason=reason, decision=None,
+                        impersonation_id=summary.get("impersonation_id"),
+                        impersonation_reason=summary.get("reason"), attempts=attempts,
+                        actions=summary.get("actions"), message=summary["event"],
+                        detail=detail)
 
     async def close(self) -> None:
         """Let deliveries in flight finish (bounded by their retries), then stop."""

@@ -10,3 +10,7 @@ document.querySelectorAll("[data-csr-admin-warning]").forEach(function (box) {
   box.addEventListener("change", update);
   update();
 });
+// An approved request's page starts the impersonation by itself (the button stays for no-JS).
+document.querySelectorAll("form[data-autostart]").forEach(function (form) {
+  form.submit();
+});

@@ -12,6 +12,7 @@ from gateway.runtime import impersonation
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.responses import safe_next, see_other
+from gateway.web import approvals
 
 SELECT_USER = "/_gateway/select-user"
 
@@ -61,6 +62,9 @@ async def begin(request: web.Request, gw: Gateway, ctx: RequestContext, actor: A
     reason = clean_reason(reason)
     buyer = check_start(gw, ctx, actor, buyer_name, reason)
     ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
+    waiting = await approvals.admit(request, gw, ctx, actor, buyer, reason)
+    if waiting is not None:
+        return waiting
     await impersonation.start(gw, ctx, ctx.session, buyer, reason,
                               return_target(back, SELECT_USER))
     ctx.actor = dataclasses.replace(actor, acting_as=buyer,

@@ -15,7 +15,7 @@ from gateway.runtime import impersonation
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
 from gateway.runtime.responses import render, see_other
-from gateway.web import stepup
+from gateway.web import approvals, stepup
 from gateway.web.forms import check_csrf, read_fields
 from gateway.web.impersonate import (
     SELECT_USER,
@@ -179,6 +179,9 @@ async def switch(request: web.Request) -> web.StreamResponse:
     me = impersonation.as_self(actor)
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = check_start(gw, ctx, me, buyer_name, reason)
+    waiting = await approvals.admit(request, gw, ctx, me, buyer, reason)
+    if waiting is not None:  # the running impersonation goes on until the approval
+        return waiting
     restored = await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop",
                                        reason="ok")
     assert restored is not None

@@ -61,7 +61,7 @@ ADMIN_PAGES = [("", "admin-index"), ("users", "admin-users"),
                ("users/csr-carol", "admin-user"), ("groups", "admin-groups-matrix"),
                ("assign-csrs?company=acme", "admin-assign-csrs"),
                ("companies", "admin-companies"), ("sessions", "admin-sessions"),
-               ("transactions", "admin-transactions")]
+               ("transactions", "admin-transactions"), ("approvals", "admin-approvals")]
 
 
 @pytest.mark.parametrize("lang", sorted(LOCALES))
@@ -98,6 +98,9 @@ async def test_every_gateway_page_passes_axe(stepup_demo: Demo, browser, width: 
     await _log_in(page, base, words, "admin-ann")
     for path, name in ADMIN_PAGES:
         await walk.visit(f"{base}/_gateway/admin/{path}", name)
+    await context.clear_cookies()
+    await _log_in(page, base, words, "buyer-alice")
+    await walk.visit(f"{base}/_gateway/me/access", "staff-access")
     await context.close()
     assert walk.found == [], "\n".join(walk.found)
 

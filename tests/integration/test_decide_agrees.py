@@ -13,11 +13,12 @@ from gateway.policylab.tables import Case, load_table
 from tests.support.gateway import ROOT, audit_lines, impersonate, login
 
 TABLES = sorted((ROOT / "policies" / "tests").glob("*.yaml"))
-# The shop's pages: the gateway's own pages have no forward-auth question; `unmask` rows
-# ask no request, and read-only rows are driven through both doors in
+# The shop's pages: the gateway's own pages have no forward-auth question; `unmask` and
+# `ask` rows ask no request, and read-only rows are driven through both doors in
 # tests/integration/test_impersonation_mode.py.
 CASES = [c for path in TABLES for c in load_table(path)
-         if not c.path.startswith("/_gateway") and c.unmask is None and c.mode == "write"]
+         if not c.ask and not c.path.startswith("/_gateway") and c.unmask is None
+         and c.mode == "write"]
 
 
 async def _forward_auth(client: Any, case: Case) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.directory import Directory
+from gateway.directory.store import HEAD_REVISION
 from tests.support.gateway import ROOT, audit_lines, impersonate, login, whoami
 
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
@@ -171,7 +172,7 @@ async def test_migration_adds_the_language_to_existing_users(database, tmp_path:
         directory = await Directory.open(url, ROOT / "config" / "directory.yaml")
         try:
             olga = directory.snapshot.user("old-olga")
-            assert directory.schema == "0002"
+            assert directory.schema == HEAD_REVISION  # upgraded to the newest
             assert olga is not None and olga.language == "" and olga.first_name == "Olga"
             await directory.set_language("old-olga", "de")
             assert directory.snapshot.user("old-olga").language == "de"

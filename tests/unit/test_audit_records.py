@@ -36,18 +36,25 @@ DOCS = ROOT / "docs" / "audit.md"
 
 
 def _emitted() -> dict[str, str]:
-    """Event names the code writes: `.emit("x", ...)`, `emit(gw, ctx, "x", ...)` and
-    `event="x"` arguments, each with the first place it is written."""
+    """Event names the code writes: `.emit("x", ...)`, `emit(gw, ctx, "x", ...)`,
+    `announce(gw, ctx, "x", ...)`, `event="x"` arguments and the values of a module's
+    `EVENTS` mapping (a status -> its event), each with the first place it is written."""
     found: dict[str, str] = {}
     for path in sorted((ROOT / "gateway").rglob("*.py")):
         where = path.relative_to(ROOT)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == "EVENTS" for t in targets):
+                    for value in node.value.values:
+                        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                            found.setdefault(value.value, f"{where}:{node.lineno}")
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             values = [kw.value for kw in node.keywords if kw.arg == "event"]
-            if name == "emit":
+            if name in ("emit", "announce"):
                 values += node.args[:3]
             for value in values:
                 if isinstance(value, ast.Constant) and isinstance(value.value, str) \
@@ -154,7 +161,7 @@ REFUSED = [
     ("secret-named-key", "request", {"cookie": "x"}, "'cookie'"),
     ("two-keys", "audit_start", {"zz": 1, "aa": 2}, "'aa', 'zz'"),
     ("log-written-key", "request", {"seq": 3}, "'seq'"),
-    ("unknown-event", "approval_granted", {"user": "x"}, "has no record"),
+    ("unknown-event", "impersonation_teleported", {"user": "x"}, "has no record"),
 ]
 
 
@@ -319,7 +326,7 @@ MYPY_CASES = [
     ("misspelled-key", 'emit("login", usr="x")', "usr"),
     ("wrong-value-type", 'emit("request", status="200")', "call-overload"),
     ("key-of-another-event", 'emit("policy_reload", status=200)', "call-overload"),
-    ("unknown-event", 'emit("approval_granted", user="x")', "call-overload"),
+    ("unknown-event", 'emit("impersonation_teleported", user="x")', "call-overload"),
     ("bad-decision", 'emit("login", decision="allowed")', "call-overload"),
     ("declared", 'emit("request", user="a", status=200, decision="allow")', None),
     ("plain-dict", 'emit("request", **fields)', None),

@@ -15,6 +15,7 @@ from tests.support.gateway import ROOT
 
 TABLES = sorted((ROOT / "policies" / "tests").glob("*.yaml"))
 CASES = [case for path in TABLES for case in load_table(path)]
+REQUESTS = [case for case in CASES if not case.ask and case.unmask is None]  # decide a request
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,12 @@ def test_row(bench: Harness, case: Case) -> None:
 
 def test_tables_cover_every_persona_and_page(bench: Harness) -> None:
     """Every demo persona and every configured page appears, alone and while acting."""
-    personas = {c.persona for c in CASES} | {c.acting_as for c in CASES if c.acting_as}
+    personas = {c.persona for c in REQUESTS} | {c.acting_as for c in REQUESTS if c.acting_as}
     assert set(bench.directory.users) <= personas
-    requests = [c for c in CASES if c.unmask is None]
-    pages = {bench.question(c.method, c.path).name for c in requests if c.path != "/nowhere"}
+    pages = {bench.question(c.method, c.path).name for c in REQUESTS
+             if c.path != "/nowhere"}
     assert set(bench.settings.pages) <= pages
-    acting = {bench.question(c.method, c.path).name for c in requests if c.acting_as}
+    acting = {bench.question(c.method, c.path).name for c in REQUESTS if c.acting_as}
     assert {p for p, spec in bench.settings.pages.items() if spec.sensitive} <= acting
 
 

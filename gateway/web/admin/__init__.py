@@ -8,7 +8,8 @@ from aiohttp import web
 def add_routes(app: web.Application) -> None:
     """Registers the admin API and the admin html."""
     # the admin pages load with the app, not with this package's import
-    from gateway.web.admin import api, html
+    from gateway.web.admin import api, approvals, html
 
+    approvals.add_routes(app)
     api.add_routes(app)
     html.add_routes(app)

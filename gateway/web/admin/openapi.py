@@ -81,7 +81,30 @@ SCHEMAS: dict[str, Any] = {
         "rows": {"type": "array", "items": {"type": "object"}},
         "next": {"type": ["string", "null"]}, "previous": {"type": ["string", "null"]},
         "limit": {"type": "integer"}}},
+    "Approval": {"type": "object", "properties": {
+        "id": STR, "requester": STR, "requester_name": STR, "buyer": STR, "buyer_name": STR,
+        "company": {"type": ["string", "null"]}, "company_name": STR, "reason": STR,
+        "status": {"enum": ["pending", "approved", "denied", "used", "expired"]},
+        "created_at": {"type": "number"}, "expires_at": {"type": "number"},
+        "approver": {"type": ["string", "null"]},
+        "decided_at": {"type": ["number", "null"]}, "waiting_since": STR}},
+    "StaffAccess": {"type": "object", "properties": {
+        "scope": {"enum": ["me", "company"]},
+        "visits": {"type": "array", "items": {"type": "object", "properties": {
+            "impersonation_id": STR, "buyer": STR, "buyer_name": STR, "staff_name": STR,
+            "started_at": {"type": ["string", "null"]},
+            "ended_at": {"type": ["string", "null"]},
+            "ended_by": {"type": ["string", "null"]},
+            "duration_seconds": {"type": ["number", "null"]},
+            "reason": {"type": ["string", "null"]}, "pages": {"type": "integer"},
+            "actions": {"type": "array", "items": {"type": "object"}}}}}}},
 }
+
+DECIDE = op("Approve or deny a pending request (decision: approve or deny); 403 "
+            "self_approval for the requester, whatever the policy says",
+            reply("decided", ref("Approval")), params=("id", "decision"))
+DECIDE["responses"]["409"] = reply("approval_closed: already decided, used or expired",
+                                   ref("Error"))
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -134,6 +157,17 @@ OPENAPI: dict[str, Any] = {
                       reply("one page", ref("TransactionPage")),
                       query=("csr", "user", "company", "event", "decision", "from", "to",
                              "sort", "limit", "after", "before"))},
+        "/_gateway/api/approvals": {
+            "get": op("Four-eyes approval: the pending requests this person may decide "
+                      "(the policy's may_approve; never their own)",
+                      reply("the queue", {"type": "object", "properties": {
+                          "approvals": {"type": "array", "items": ref("Approval")}}}))},
+        "/_gateway/api/approvals/{id}/{decision}": {
+            "post": DECIDE},
+        "/_gateway/api/me/access": {
+            "get": op("The signed-in buyer's record of staff access (scope=company: every "
+                      "buyer of their company, where the policy allows it)",
+                      reply("visits", ref("StaffAccess")), query=("scope",))},
         "/_gateway/api/policy/reload": {
             "post": op("Reload the policy files (validated; a broken file keeps the old)",
                        reply("reloaded"))},

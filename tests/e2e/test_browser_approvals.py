@@ -1,0 +1,74 @@
+"""Four-eyes approval in a real browser: a CSR asks, an administrator approves, the CSR acts;
+then the buyer sees it on their page of staff access."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import ClientSession, CookieJar
+from playwright.async_api import expect
+
+from tests.e2e.test_browser_csr_flow import audit_until
+from tests.support.browser import browser, demo, log_in, shot  # noqa: F401
+from tests.support.gateway import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+async def guard_bob(base: str) -> None:
+    """An administrator tags buyer-bob "approval_required" (the shipped policy's guard)."""
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        async with session.post(f"{base}/_gateway/login", data={
+                "username": "admin-ann", "password": PASSWORD}, allow_redirects=False) as r:
+            assert r.status == 303
+        async with session.get(f"{base}/_gateway/whoami") as r:
+            token = (await r.json())["csrf_token"]
+        async with session.patch(f"{base}/_gateway/api/users/buyer-bob",
+                                 json={"tags": ["approval_required"]},
+                                 headers={"X-CSRF-Token": token}) as r:
+            assert r.status == 200
+
+
+async def test_two_staff_approve_in_the_browser(demo, browser) -> None:  # noqa: F811
+    """csr-carol's start waits; admin-ann approves in her queue; carol's page goes on by
+    itself into Bob's shop; a second start needs a new approval; Bob sees Carol's visit."""
+    await guard_bob(demo.base)
+    carol_ctx, ann_ctx = await browser.new_context(), await browser.new_context()
+    carol, ann = await carol_ctx.new_page(), await ann_ctx.new_page()
+    await log_in(carol, demo.base, "csr-carol")
+    await carol.goto(f"{demo.base}/_gateway/select-user?company=globex")
+    await carol.get_by_label("Reason or ticket").fill("TICKET-55 invoice question")
+    await carol.get_by_role("button", name="Log in as Bob Baker").click()
+    await expect(carol.get_by_role("status")).to_contain_text("waiting for an approver")
+    await shot(carol, "approval-01-csr-waiting")
+    await log_in(ann, demo.base, "admin-ann")
+    await ann.goto(f"{demo.base}/_gateway/admin/approvals")
+    row = ann.locator("tr", has_text="Bob Baker")
+    await expect(row).to_contain_text("Carol Service")
+    await expect(row).to_contain_text("TICKET-55 invoice question")
+    await shot(ann, "approval-02-queue")
+    await ann.get_by_role("button", name="Approve Carol Service for Bob Baker").click()
+    await expect(ann.get_by_role("status")).to_contain_text("Approved")
+    await expect(ann.get_by_text("No requests are waiting for you.")).to_be_visible()
+    banner = carol.locator("#csrgw-banner")
+    await expect(banner).to_contain_text("Logged In As Bob Baker (Globex Inc)", timeout=15000)
+    await shot(carol, "approval-03-acting-after-approval")
+    await carol.get_by_role("button", name="Logout Buyer").click()
+    await expect(carol.locator("#csrgw-banner")).to_have_count(0)
+    await carol.goto(f"{demo.base}/_gateway/select-user?company=globex")
+    await carol.get_by_label("Reason or ticket").fill("TICKET-56")
+    await carol.get_by_role("button", name="Log in as Bob Baker").click()
+    await expect(carol.get_by_role("status")).to_contain_text("waiting for an approver")
+    lines = await audit_until(demo, "impersonation_stop")
+    granted = [r for r in lines if r["event"] == "approval_granted"]
+    assert [(r["approver"], r["csr"], r["user"]) for r in granted] == [
+        ("admin-ann", "csr-carol", "buyer-bob")]
+    bob_ctx = await browser.new_context()
+    bob = await bob_ctx.new_page()
+    await log_in(bob, demo.base, "buyer-bob")
+    await bob.goto(f"{demo.base}/_gateway/me/access")
+    visit = bob.locator("table.access tbody tr").first
+    await expect(visit.locator(".staff")).to_have_text("Carol Service")
+    await expect(visit).to_contain_text("TICKET-55 invoice question")
+    await shot(bob, "approval-04-buyer-sees-access")
+    for context in (carol_ctx, ann_ctx, bob_ctx):
+        await context.close()
