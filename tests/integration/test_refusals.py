@@ -13,7 +13,9 @@ from tests.support.gateway import impersonate, login
 NOT_SHOWN = {"ok", "public_page", "policy_invalid", "notify_failed", "validation_failed",
              "bad_request", "impersonation_ended", "upstream_aborted",  # aborted: mid-stream
              "client_disconnected",  # the client has gone: nobody reads it
-             "masked"}  # a field the policy leaves masked: a decision, never a refusal
+             "masked",  # a field the policy leaves masked: a decision, never a refusal
+             "approval_pending",  # 202 and the pending page, which says it in its own words
+             "limit_exceeded"}  # the limit event's reason; a blocked start has its own sentence
 
 
 @pytest.mark.parametrize("reason", sorted(set(REASONS) - NOT_SHOWN))
