@@ -115,6 +115,11 @@ class Forwarded(Identity, Exchange, Proof, Verdict, Policed, total=False):
     state_changing: bool | None
     trace_id: str | None
     websocket: bool
+    approval_id: str  # the four-eyes request this request filed, used or decided
+    approver: str | None
+    limit: str  # a volume limit this request passed
+    limit_max: int
+    limit_count: int
 
 
 # -- one record per event ----------------------------------------------------------------
@@ -233,6 +238,7 @@ class Notification(Identity, Verdict, total=False):
 
     attempts: int
     actions: int
+    message: str  # what the webhook was told: impersonation_end, approval_granted, ...
 
 
 class ApprovalEvent(Identity, Exchange, Verdict, Policed, total=False):
@@ -430,6 +436,8 @@ MEANINGS: dict[str, str] = {
              "`impersonations_per_day`",
     "limit_max": "the limit's configured maximum",
     "limit_count": "the count that passed it",
+    "message": "on `notification`: the event the webhook was told of (`impersonation_end`, "
+               "`approval_requested`, `impersonation_limit`, ...)",
     "mode_reason": "the reason the CSR gave for the switch",
     "masked": "on a request to a page with masking rules while a CSR acts for a buyer: how many "
               "values of each field were masked, e.g. `{\"card\": 2, \"email\": 1}`, `{}` when "
