@@ -130,7 +130,12 @@ async def readiness(base: str) -> dict:  # type: ignore[type-arg]
 async def until(check, seconds: float = 30.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        found = await check()
+        try:
+            found = await check()
+        except aiohttp.ClientConnectionError:
+            # a connection the kernel had queued on a worker that just died is reset (one
+            # SO_REUSEPORT socket per worker): not yet, ask again
+            found = None
         if found:
             return found
         await asyncio.sleep(0.2)
