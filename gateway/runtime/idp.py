@@ -106,9 +106,8 @@ async def revalidate(gw: Gateway, ctx: RequestContext, session: Session,
     assert gw.oidc is not None
     if idp is None or now - idp.checked_at < gw.oidc.settings.refresh_seconds:
         return session
-    lock = gw.oidc.refresh_lock(session.id)
-    async with lock:
-        current = await gw.sessions.get(session.id)
+    async with gw.sessions.refresh_guard.hold(session.id):
+        current = await gw.sessions.get_fresh(session.id)
         if current is None or current.idp is None:
             return None
         if now - current.idp.checked_at < gw.oidc.settings.refresh_seconds:
@@ -129,7 +128,6 @@ async def _refresh(gw: Gateway, ctx: RequestContext, session: Session) -> Sessio
             raise TokenRefused("oidc_token_invalid", "refresh answered for someone else")
         await apply_groups(gw, ctx, session.username, claims, at="refresh")
     except TokenRefused as refused:
-        gw.oidc.refresh_done(session.id)
         await impersonation.expire(gw, ctx, session, refused.reason)
         return None
     fresh = dataclasses.replace(session, idp=dataclasses.replace(

@@ -8,6 +8,7 @@ from gateway.core.errors import ServiceUnavailable
 from gateway.core.settings import SessionSettings
 from gateway.sessions import redisconn
 from gateway.sessions.cache import SessionCache
+from gateway.sessions.refresh_guard import RefreshGuard
 from gateway.sessions.store import Session
 
 
@@ -35,6 +36,7 @@ class RedisSessions:
         self._ttl = ttl_seconds
         self.cache = SessionCache(redisconn.subscriber_client(cfg), prefix + "session-changes")
         self.client = self._redis  # shared with the revision board (directory/revisions.py)
+        self.refresh_guard = RefreshGuard(self._redis, prefix + "refresh-lock:", self._errors)
 
     async def start(self) -> None:
         self.cache.start()
@@ -52,6 +54,14 @@ class RedisSessions:
         if session is not None:
             self.cache.put(session, changes)
         return session
+
+    async def get_fresh(self, sid: str) -> Session | None:
+        """From Redis itself, past this worker's copy (which follows changes a moment late)."""
+        try:
+            raw = await self._redis.get(self._prefix + sid)
+        except self._errors as exc:
+            raise _unavailable(exc) from exc
+        return Session.from_json(raw) if raw else None
 
     async def save(self, session: Session) -> None:
         await self._change(session.id, "set", session.to_json(), ex=self._ttl)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.core.domain import Impersonation
+from gateway.sessions.refresh_guard import RefreshGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,8 @@ class Session:
     impersonation: Impersonation | None = None
     auth_method: str = "password"  # password, oidc or totp: how the person last proved it
     auth_time: float = 0.0  # when they last entered a password or the IdP saw them do so
-    amr: tuple[str, ...] = ()
+    amr: tuple[str, ...] = ()  # RFC 8176 methods: the provider's, or the gateway's own
+    acr: str = ""  # the provider's authentication context class, when it sent one
     idp: IdpLink | None = None
 
     def idle_expired(self, now: float) -> bool:
@@ -73,8 +75,11 @@ def rotated(session: Session, client_ip: str,
 
 
 class SessionStore(Protocol):
+    refresh_guard: RefreshGuard
+
     async def start(self) -> None: ...
     async def get(self, sid: str) -> Session | None: ...
+    async def get_fresh(self, sid: str) -> Session | None: ...
     async def save(self, session: Session) -> None: ...
     async def refresh(self, session: Session) -> bool: ...
     async def delete(self, sid: str) -> None: ...
@@ -97,11 +102,15 @@ class MemorySessions:
 
     def __init__(self) -> None:
         self._data: dict[str, Session] = {}
+        self.refresh_guard = RefreshGuard()
 
     async def start(self) -> None:
         return None
 
     async def get(self, sid: str) -> Session | None:
+        return self._data.get(sid)
+
+    async def get_fresh(self, sid: str) -> Session | None:
         return self._data.get(sid)
 
     async def save(self, session: Session) -> None:

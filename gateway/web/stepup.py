@@ -17,6 +17,7 @@ from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
+from gateway.runtime.mfa import has_second_factor
 from gateway.runtime.responses import render
 from gateway.sessions.store import Session
 from gateway.web.forms import check_csrf, read_fields
@@ -24,13 +25,6 @@ from gateway.web.impersonate import begin
 from gateway.web.provider import new_flow, proof_of, redirect_to_provider
 
 STALE = "step_up_stale"  # the provider answered without a fresh authentication
-# RFC 8176 values that prove more than a password
-SECOND_FACTORS = frozenset({"mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris",
-                            "sc", "retina", "vbm"})
-
-
-def has_second_factor(session: Session) -> bool:
-    return bool(SECOND_FACTORS & set(session.amr))
 
 
 def fresh_enough(gw: Gateway, session: Session, now: float | None = None) -> bool:
@@ -69,7 +63,7 @@ async def after_provider(request: web.Request, gw: Gateway, ctx: RequestContext,
     if proof["auth_time"] < flow.started - skew:
         raise Forbidden(STALE, "The sign-in provider did not ask for your login again.")
     session = dataclasses.replace(ctx.session, auth_method="oidc", **proof)
-    if flow.mfa and not has_second_factor(session):
+    if flow.mfa and not has_second_factor(gw, session):
         raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
     return await _continue(request, gw, ctx, session, flow.buyer, flow.reason, flow.return_to)
 
@@ -109,6 +103,7 @@ async def _continue(request: web.Request, gw: Gateway, ctx: RequestContext, sess
                   actor=session.username, reason="ok", decision="allow",
                   client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
                   auth_method=session.auth_method, amr=list(session.amr) or None,
+                  acr=session.acr or None,
                   auth_time=int(session.auth_time), detail="step-up before impersonation")
     actor = await authenticate(request, gw, ctx)
     assert actor is not None
