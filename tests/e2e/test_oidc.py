@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -267,8 +268,8 @@ async def test_policy_requires_mfa(sso: tuple[TestClient, Idp], http: aiohttp.Cl
 
 
 async def test_an_acr_named_as_mfa_is_asked_for_and_accepted(sso: tuple[TestClient, Idp],
-                                                             http: aiohttp.ClientSession
-                                                             ) -> None:
+                                                             http: aiohttp.ClientSession,
+                                                             upstream: Any) -> None:
     """With `mfa_acr_values`, a start needing MFA asks the provider for that `acr`
     (`acr_values`), and an ID token carrying it is the proof: on the start's audit line."""
     from gateway.directory.service import DirectoryService
@@ -289,6 +290,13 @@ async def test_an_acr_named_as_mfa_is_asked_for_and_accepted(sso: tuple[TestClie
     assert me["acting_as"] == "buyer-ivan" and me["impersonation"]["reason"] == "T-ACR"
     start = events(client, "impersonation_start")[-1]
     assert start["acr"] == "gold" and start["amr"] == ["pwd"]
+    async with http.get(base(client) + "/reports") as resp:
+        assert resp.status == 200
+    token = upstream.last.header("X-Gateway-Assertion") or ""
+    act = jwt.decode(token, options={"verify_signature": False})["act"]
+    assert (act["sub"], act["acr"], act["amr"]) == ("csr-dave", "gold", ["pwd"])
+    line = [r for r in audit_lines(client) if r["event"] == "request"][-1]
+    assert line["acr"] == "gold" and line["csr"] == "csr-dave"
 
 
 async def test_an_acr_not_named_is_no_proof(sso: tuple[TestClient, Idp],
