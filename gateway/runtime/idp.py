@@ -13,7 +13,7 @@ from gateway.directory.validate import ValidationFailed
 from gateway.oidc.tokens import TokenRefused
 from gateway.runtime import impersonation
 from gateway.runtime.context import RequestContext
-from gateway.sessions.store import Session
+from gateway.sessions.store import Session, update
 
 if TYPE_CHECKING:
     from gateway.runtime.gateway import Gateway
@@ -130,10 +130,10 @@ async def _refresh(gw: Gateway, ctx: RequestContext, session: Session) -> Sessio
     except TokenRefused as refused:
         await impersonation.expire(gw, ctx, session, refused.reason)
         return None
-    fresh = dataclasses.replace(session, idp=dataclasses.replace(
+    link = dataclasses.replace(
         idp, checked_at=time.time(),
         refresh_token=str(answer.get("refresh_token") or idp.refresh_token),
-        id_token=str(answer["id_token"])))
-    if not await gw.sessions.refresh(fresh):
-        return None
-    return fresh
+        id_token=str(answer["id_token"]))
+    # over whatever a parallel request wrote meanwhile (a touch): the new token must stay
+    return await update(gw.sessions, session,
+                        lambda current: dataclasses.replace(current, idp=link))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from gateway.core.domain import Impersonation
+from gateway.core.errors import ServiceUnavailable
 from gateway.sessions.refresh_guard import RefreshGuard
 
 
@@ -82,9 +84,29 @@ class SessionStore(Protocol):
     async def get_fresh(self, sid: str) -> Session | None: ...
     async def save(self, session: Session) -> None: ...
     async def refresh(self, session: Session) -> bool: ...
+    async def swap(self, old: Session, new: Session) -> Session | None: ...
     async def delete(self, sid: str) -> None: ...
     async def all(self) -> list[Session]: ...
     async def close(self) -> None: ...
+
+
+CHANGE_ATTEMPTS = 5
+
+
+async def update(store: SessionStore, session: Session,
+                 change: Callable[[Session], Session]) -> Session | None:
+    """Apply `change` to the stored session, never over a newer one: a request holding an
+    old copy (a mode switch, a refreshed provider token, a touch) cannot write it back over
+    what another request or worker wrote meanwhile; the change is made again on the newer
+    session instead. None: the session was ended meanwhile."""
+    current = session
+    for _attempt in range(CHANGE_ATTEMPTS):
+        new = change(current)
+        stored = await store.swap(current, new)
+        if stored is None or stored is new:
+            return stored
+        current = stored
+    raise ServiceUnavailable("session_store_unavailable", detail="session changed too often")
 
 
 TOUCH_EVERY = 15.0  # seconds: last_seen is written at most this often per session
@@ -122,6 +144,14 @@ class MemorySessions:
             return False
         self._data[session.id] = session
         return True
+
+    async def swap(self, old: Session, new: Session) -> Session | None:
+        """Write `new` only if `old` is what is stored; else the stored one (None: gone)."""
+        current = self._data.get(old.id)
+        if current is None or current != old:
+            return current
+        self._data[old.id] = new
+        return new
 
     async def delete(self, sid: str) -> None:
         self._data.pop(sid, None)

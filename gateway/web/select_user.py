@@ -156,7 +156,7 @@ async def _posted(request: web.Request, action: str
 async def start(request: web.Request) -> web.StreamResponse:
     gw, ctx, actor, fields = await _posted(request, "submit")
     back = return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
-    return await _checked_start(request, gw, ctx, actor, fields, back)
+    return await _checked_start(request, gw, ctx, actor, fields, back, switching=False)
 
 
 async def switch(request: web.Request) -> web.StreamResponse:
@@ -169,15 +169,17 @@ async def switch(request: web.Request) -> web.StreamResponse:
     imp = ctx.session.impersonation
     back = (imp.return_to or SELECT_USER) if imp is not None else return_target(
         fields.get("return_to") or _referer_path(request), SELECT_USER)
-    return await _checked_start(request, gw, ctx, actor, fields, back)
+    return await _checked_start(request, gw, ctx, actor, fields, back, switching=True)
 
 
 async def _checked_start(request: web.Request, gw: Gateway, ctx: RequestContext, actor: Actor,
-                         fields: dict[str, str], back: str) -> web.StreamResponse:
+                         fields: dict[str, str], back: str, *, switching: bool
+                         ) -> web.StreamResponse:
     """The start, or first the step-up when the last authentication is too old or the
-    policy wants a second factor this session has not shown."""
+    policy wants a second factor this session has not shown. A plain start is asked of the
+    actor as they are (acting for a buyer: refused, no chains); a switch of the CSR."""
     assert ctx.session is not None
-    me = impersonation.as_self(actor)
+    me = impersonation.as_self(actor) if switching else actor
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = check_start(gw, ctx, me, buyer_name, reason)
     mfa = needs_second_factor(gw, me, buyer, ctx.session)

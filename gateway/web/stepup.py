@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.core.errors import Forbidden, TooManyRequests
+from gateway.core.errors import Forbidden, TooManyRequests, Unauthenticated
 from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
 from gateway.runtime.mfa import has_second_factor
 from gateway.runtime.responses import render
-from gateway.sessions.store import Session
+from gateway.sessions.store import Session, update
 from gateway.web.forms import check_csrf, read_fields
 from gateway.web.impersonate import begin
 from gateway.web.provider import new_flow, proof_of, redirect_to_provider
@@ -97,8 +97,13 @@ async def password_again(request: web.Request) -> web.StreamResponse:
 
 async def _continue(request: web.Request, gw: Gateway, ctx: RequestContext, session: Session,
                     buyer: str, reason: str, return_to: str) -> web.StreamResponse:
-    await gw.sessions.refresh(session)
-    ctx.session = session
+    assert ctx.session is not None
+    stored = await update(gw.sessions, ctx.session, lambda current: dataclasses.replace(
+        current, auth_method=session.auth_method, auth_time=session.auth_time,
+        amr=session.amr, acr=session.acr))
+    if stored is None:  # ended (logout elsewhere, kill switch) while this was on its way
+        raise Unauthenticated("unauthenticated")
+    ctx.session = session = stored
     gw.audit.emit("login", request_id=ctx.request_id, user=session.username,
                   actor=session.username, reason="ok", decision="allow",
                   client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
