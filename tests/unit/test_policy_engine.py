@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +20,6 @@ SECRET_WORDS = ("password", "hash", "secret", "token", "email", "mobile", "first
                 "last_name", "account_number", "ip_fence")
 
 
-def _policies(tmp_path: Path, old: str, new: str, file: str = "pages.polar") -> Path:
-    target = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", target, dirs_exist_ok=True)
-    path = target / file
-    assert old in path.read_text()
-    path.write_text(path.read_text().replace(old, new))
-    return target
 
 
 def _engine(policies: Path = ROOT / "policies", consent: bool = False) -> PolicyEngine:
