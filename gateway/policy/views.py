@@ -88,7 +88,7 @@ class PolarActor:
         self.buyer_groups = acting_as.groups if acting_as is not None else []
 
     def is_assigned(self, company: str | None) -> bool:
-        return company is not None and company in self.assigned
+        return self.user.is_assigned(company)
 
     def __repr__(self) -> str:
         return f"Principal({self.user!r} as {self.acting_as!r})"
