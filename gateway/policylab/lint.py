@@ -26,7 +26,8 @@ def lint(settings: Settings, engine: PolicyEngine) -> list[str]:
     seed = _seed(settings)
     return [*csr_admin_warnings(seed), *route_warnings(settings, text),
             *unused_rules(files), *unused_grants(settings, text, seed),
-            *print_warnings(files), *impersonation_disagreements(settings, engine),
+            *print_warnings(files), *list_walk_warnings(files),
+            *impersonation_disagreements(settings, engine),
             *[f"polar: {w.splitlines()[0]}" for w in engine.current.warnings]]
 
 
@@ -91,6 +92,17 @@ def print_warnings(files: tuple[Path, ...]) -> list[str]:
             for path in files
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
             if "print(" in line.split("#", 1)[0]]
+
+
+def list_walk_warnings(files: tuple[Path, ...]) -> list[str]:
+    """`x in actor.assigned_companies` copies the whole list into Polar on every uncached
+    decision; `actor.is_assigned(x)` gives the same answer in one call."""
+    return [f"{path}:{n}: `in ....assigned_companies` walks the list in Polar (slow for "
+            f"large teams); write `....is_assigned(company)`"
+            for path in files
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if ".assigned_companies" in line.split("#", 1)[0]
+            and " in " in line.split("#", 1)[0]]
 
 
 def impersonation_disagreements(settings: Settings, engine: PolicyEngine) -> list[str]:

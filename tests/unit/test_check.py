@@ -70,6 +70,11 @@ def _print(config: dict, seed: dict, policies: Path) -> None:
              "    name = page.name and print(name) and\n    group in actor.groups")
 
 
+def _list_walk(config: dict, seed: dict, policies: Path) -> None:
+    _replace(policies, "impersonation.polar", "    actor.is_assigned(buyer.company) and\n",
+             "    buyer.company in actor.assigned_companies and\n")
+
+
 def _reasons_disagree(config: dict, seed: dict, policies: Path) -> None:
     _replace(policies, "impersonation.polar",
              '(why = "not_assigned" and not actor.is_assigned(buyer.company))',
@@ -89,6 +94,8 @@ LINTS: dict[str, tuple[Edit, list[str]]] = {
         'grant("CSR", "reports", "export") is never used: no route of page "reports" asks '
         'for "export"']),
     "print-in-policy": (_print, ["print() writes to the gateway's stdout"]),
+    "assigned-companies-walked": (_list_walk, [
+        "impersonation.polar:", "walks the list in Polar", "is_assigned(company)"]),
     "refusal-reasons-disagree": (_reasons_disagree, [
         "csr-carol as buyer-ivan: allow_impersonation fails but impersonation_refused names "
         "no reason"]),
