@@ -35,7 +35,7 @@ GOOD: frozenset[str] = frozenset({"totp", "recovery"})
 
 def match_step(secret: str, code: str, now: float, window: int = WINDOW) -> int | None:
     """The time step whose code this is, within `window` steps of now; None if none."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     otp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     current = int(now // STEP_SECONDS)
