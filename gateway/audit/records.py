@@ -383,7 +383,19 @@ class Emit(Protocol):
     def __call__(self, event: Literal["impersonation_limit"], /,
                  **fields: Unpack[ImpersonationLimit]) -> Line: ...
     @overload
-    def __call__(self, event: SecondFactorEventName, /,
+    def __call__(self, event: Literal["totp_enrolled"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["totp_disabled"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["totp_reset"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["recovery_codes_renewed"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["recovery_code_used"], /,
                  **fields: Unpack[SecondFactorEvent]) -> Line: ...
 
 

@@ -27,6 +27,8 @@ from gateway.web.forms import check_csrf, read_fields
 from gateway.web.me import render_account
 
 ACTIONS = ("begin", "confirm", "disable", "renew")
+EVENTS: dict[str, SecondFactorEventName] = {  # the audit event of each action done
+    "confirm": "totp_enrolled", "disable": "totp_disabled", "renew": "recovery_codes_renewed"}
 LOCAL_MFA = ("pwd", "otp")  # RFC 8176 for a session: a password and a one-time code
 
 
@@ -90,7 +92,7 @@ async def _confirm(request: web.Request, gw: Gateway, ctx: RequestContext, actor
             "The code is wrong; enter the code your app shows now."),
             enrol=_enrolment(gw, name, secret) if secret else None)
     gw.throttle.succeeded(name)
-    _audit(gw, ctx, name, "totp_enrolled", len(codes))
+    _audit(gw, ctx, name, EVENTS["confirm"], len(codes))
     return await _answer(request, actor, 200, recovery_codes=codes, totp_message=gettext(
         "Your authenticator app is set up. From now on you log in with your password and a "
         "code."))
@@ -117,11 +119,11 @@ async def _with_code(request: web.Request, gw: Gateway, ctx: RequestContext, act
         await recovery_used(gw, ctx, name)
     if action == "disable":
         await gw.second_factor.remove(name)
-        _audit(gw, ctx, name, "totp_disabled", 0)
+        _audit(gw, ctx, name, EVENTS["disable"], 0)
         return await _answer(request, actor, 200, totp_message=gettext(
             "The authenticator app is off; you log in with your password alone."))
     codes = await gw.second_factor.new_codes(name)
-    _audit(gw, ctx, name, "recovery_codes_renewed", len(codes))
+    _audit(gw, ctx, name, EVENTS["renew"], len(codes))
     return await _answer(request, actor, 200, recovery_codes=codes, totp_message=gettext(
         "New recovery codes: the old ones no longer work."))
 

@@ -48,7 +48,10 @@ def test_window_is_one_step(offset: int, found: int | None) -> None:
     assert result == (None if found is None else STEP + found)
 
 
-@pytest.mark.parametrize("typed", ["", "12345", "1234567", "abcdef", "12 345", "１２３４５６"],
+FULLWIDTH = "".join(chr(0xFF11 + i) for i in range(6))  # looks like 123456, is no code
+
+
+@pytest.mark.parametrize("typed", ["", "12345", "1234567", "abcdef", "12 345", FULLWIDTH],
                          ids=["empty", "five", "seven", "letters", "space", "fullwidth"])
 def test_malformed_codes_never_match(typed: str) -> None:
     """Only six ASCII digits are a code."""
@@ -134,7 +137,8 @@ def test_recovery_codes_are_readable_and_random() -> None:
 
 def test_qr_code_is_inline_svg_with_a_title() -> None:
     """The QR code is an SVG element with a title (no script, no image request)."""
-    svg = qr_svg(pyotp.TOTP(SECRET).provisioning_uri(name="csr-carol", issuer_name="csr-gateway"), "QR code")
+    uri = pyotp.TOTP(SECRET).provisioning_uri(name="csr-carol", issuer_name="csr-gateway")
+    svg = qr_svg(uri, "QR code")
     assert svg.startswith("<svg") and "<title>QR code</title>" in svg and "<script" not in svg
 
 
