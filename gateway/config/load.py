@@ -208,8 +208,10 @@ def _login(src: Source, raw: dict[str, Any], base: Path) -> LoginSettings:
     if totp is not None and not isinstance(totp, dict):
         src.problem(("login", "totp"), "must be a mapping")
     elif totp is not None:
-        fields["totp"] = TotpSettings(**_fields(src, ("login", "totp"), TotpSettings, totp,
-                                                base))
+        values = _fields(src, ("login", "totp"), TotpSettings, totp, base)
+        if not values.get("secret_key"):  # `${CSRGW_TOTP_KEY}` set empty: generated
+            values.pop("secret_key", None)
+        fields["totp"] = TotpSettings(**values)
         _check_totp(src, fields["totp"])
     oidc = raw.get("oidc")
     if oidc is not None and not isinstance(oidc, dict):
