@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 
 from gateway.cli.errors import settings_or_report
+from gateway.core.settings import Settings
 from gateway.directory.passwords import hasher_for
 from gateway.directory.store import Directory
 
@@ -118,7 +120,7 @@ async def cmd_reset_totp(args: argparse.Namespace, directory: Directory) -> int:
         print(f"no such user: {args.username}", file=sys.stderr)
         return 1
     removed = await SecondFactors(directory.sessions).remove(user.username)
-    log = audit_log(args.settings)
+    log = audit_log(command_audit(args.settings))
     log.open()
     try:
         log.emit("totp_reset", user=user.username, actor=_operator(),
@@ -142,3 +144,13 @@ def _operator() -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return f"uid:{os.getuid()}"
+
+
+def command_audit(settings: Settings) -> Settings:
+    """A command chains its own audit file beside the gateway's (audit.jsonl ->
+    audit.wcli.jsonl, found with the workers' files): two writers in one chain would break
+    it."""
+    path = Path(settings.audit.path)
+    audit = dataclasses.replace(settings.audit,
+                                path=str(path.with_suffix(f".wcli{path.suffix}")))
+    return dataclasses.replace(settings, audit=audit)

@@ -109,7 +109,8 @@ def _config(tmp_path: Path) -> Path:
 
 
 def test_cli_reset_totp(tmp_path: Path, capsys: Any) -> None:
-    """reset-totp removes the enrolment and codes, audited; an unknown user is one line."""
+    """reset-totp removes the enrolment and codes, audited in the commands' own chain
+    (audit.wcli.jsonl, beside the gateway's); an unknown user is one line, exit 1."""
     path = _config(tmp_path)
 
     async def enrol() -> None:
@@ -125,7 +126,8 @@ def test_cli_reset_totp(tmp_path: Path, capsys: Any) -> None:
     asyncio.run(enrol())
     assert main(["directory", "reset-totp", "--config", str(path), "csr-carol"]) == 0
     assert "removed" in capsys.readouterr().out
-    lines = [orjson.loads(line) for line in (tmp_path / "audit.jsonl").read_bytes().splitlines()]
+    chain = (tmp_path / "audit.wcli.jsonl").read_bytes()
+    lines = [orjson.loads(line) for line in chain.splitlines()]
     reset = [line for line in lines if line["event"] == "totp_reset"]
     assert len(reset) == 1 and reset[0]["user"] == "csr-carol" and reset[0]["actor"]
 
