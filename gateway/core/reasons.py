@@ -214,6 +214,8 @@ SENTENCES: dict[str, str] = {
     "recovery_used": N_("This recovery code was used already; each one works once."),
     "totp_pending_expired": N_("The login took too long; enter your username and password "
                                "again."),
+    "totp_enrolled_already": N_("An authenticator app is set up already; turn it off first "
+                                "to set up another one."),
     "invalid_link": N_("This link is unknown, already used or expired; ask for a new one."),
     "no_such_user": N_("There is no such user; check the name in the Users list."),
     "no_such_group": N_("There is no such group; check the name in the Groups list."),

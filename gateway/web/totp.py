@@ -66,8 +66,8 @@ async def _begin(request: web.Request, gw: Gateway, ctx: RequestContext,
     secret = await gw.second_factor.begin(name)
     if secret is None:
         ctx.deny("totp_enrolled_already", gw.policy.rev)
-        return await _answer(request, actor, 409, totp_error=gettext(
-            "An authenticator app is set up already; disable it first."))
+        return await _answer(request, actor, 409,
+                             totp_error=gettext(SENTENCES["totp_enrolled_already"]))
     ctx.allow(gw.policy.rev)
     return await _answer(request, actor, 200, enrol=_enrolment(gw, name, secret))
 
