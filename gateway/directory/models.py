@@ -125,6 +125,7 @@ class RecoveryCodeRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"),
                                           index=True)
+    hint: Mapped[str] = mapped_column(String(4))  # the code's first letters: one hash to check
     code_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.directory.models import RecoveryCodeRow, TotpRow
 
+Hashed = tuple[str, str]  # a recovery code's (hint, argon2 hash)
+
 
 @dataclass(frozen=True)
 class TotpCredential:
@@ -56,7 +58,7 @@ class SecondFactors:
                 row.secret_sealed, row.created_at, row.last_step = sealed, time.time(), None
         return True
 
-    async def confirm(self, username: str, step: int, code_hashes: list[str]) -> bool:
+    async def confirm(self, username: str, step: int, code_hashes: list[Hashed]) -> bool:
         """Enable the pending secret (the code of `step` proved it) with fresh codes."""
         async with self.sessions.begin() as db:
             done = await db.execute(
@@ -86,23 +88,28 @@ class SecondFactors:
             done = await db.execute(delete(TotpRow).where(TotpRow.username == username))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    async def replace_codes(self, username: str, code_hashes: list[str]) -> None:
+    async def replace_codes(self, username: str, code_hashes: list[Hashed]) -> None:
         async with self.sessions.begin() as db:
             await self._replace_codes(db, username, code_hashes)
 
     @staticmethod
-    async def _replace_codes(db: AsyncSession, username: str, code_hashes: list[str]) -> None:
+    async def _replace_codes(db: AsyncSession, username: str, code_hashes: list[Hashed]
+                             ) -> None:
         await db.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.username == username))
         now = time.time()
-        db.add_all(RecoveryCodeRow(id=secrets.token_hex(16), username=username, code_hash=h,
-                                   created_at=now) for h in code_hashes)
+        db.add_all(RecoveryCodeRow(id=secrets.token_hex(16), username=username, hint=hint,
+                                   code_hash=hashed, created_at=now)
+                   for hint, hashed in code_hashes)
 
-    async def codes(self, username: str) -> list[tuple[str, str, bool]]:
-        """(id, hash, used) of every recovery code of the user."""
+    async def codes(self, username: str, hint: str | None = None
+                    ) -> list[tuple[str, str, bool]]:
+        """(id, hash, used) of the user's recovery codes (those starting with `hint`)."""
+        query = select(RecoveryCodeRow.id, RecoveryCodeRow.code_hash, RecoveryCodeRow.used_at) \
+            .where(RecoveryCodeRow.username == username)
+        if hint is not None:
+            query = query.where(RecoveryCodeRow.hint == hint)
         async with self.sessions() as db:
-            rows = (await db.execute(
-                select(RecoveryCodeRow.id, RecoveryCodeRow.code_hash, RecoveryCodeRow.used_at)
-                .where(RecoveryCodeRow.username == username))).all()
+            rows = (await db.execute(query)).all()
         return [(row[0], row[1], row[2] is not None) for row in rows]
 
     async def spend_code(self, code_id: str) -> bool:

@@ -26,6 +26,7 @@ def upgrade() -> None:
         "recovery_codes", sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("username", sa.String(64),
                   sa.ForeignKey("users.username", ondelete="CASCADE"), nullable=False),
+        sa.Column("hint", sa.String(4), nullable=False),
         sa.Column("code_hash", sa.String(200), nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("used_at", sa.Float, nullable=True))
