@@ -50,9 +50,11 @@ async def manage(request: web.Request) -> web.StreamResponse:
     fields = await read_fields(request)
     check_csrf(request, ctx.session, fields)
     action = fields.get("action", "")
-    ctx.page, ctx.action, ctx.state_changing = "gateway_account", f"totp_{action}", True
-    if action not in ACTIONS:
+    ctx.page, ctx.state_changing = "gateway_account", True
+    if action not in ACTIONS:  # checked first: the audit line names only known actions
+        ctx.action = "totp"
         raise BadRequest("bad_request", "Unknown action.")
+    ctx.action = f"totp_{action}"
     if action == "begin":
         return await _begin(request, gw, ctx, actor)
     if action == "confirm":

@@ -91,6 +91,17 @@ async def test_enrolment_on_the_account_page(gateway: TestClient) -> None:
     assert line["user"] == "csr-carol" and line["recovery_codes_left"] == 10
 
 
+async def test_unknown_action_is_a_clear_400(gateway: TestClient) -> None:
+    """An action the page does not know is 400 bad_request, never a traceback."""
+    await login(gateway, "csr-carol")
+    token = (await whoami(gateway))["csrf_token"]
+    resp = await gateway.post("/_gateway/account/totp", headers=JSON,
+                              json={"action": "<script>", "csrf_token": token})
+    assert resp.status == 400 and (await resp.json())["error"] == "bad_request"
+    line = [r for r in events(gateway, "request") if r["path"] == "/_gateway/account/totp"][-1]
+    assert line["action"] == "totp" and line["reason"] == "bad_request"
+
+
 async def test_csrf_on_every_post(gateway: TestClient) -> None:
     """No CSRF token, no change: each action refused with csrf_failed."""
     await login(gateway, "csr-carol")
