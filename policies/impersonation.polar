@@ -22,7 +22,7 @@ allow_impersonation(actor, buyer) if
     standing = buyer.standing and
     "customer" in standing and
     "active" in standing and
-    buyer.company in actor.assigned_companies and
+    actor.is_assigned(buyer.company) and
     not "company_no_impersonation" in standing and
     (REQUIRE_CONSENT = false or "allows_assistance" in standing or
      "company_allows_assistance" in standing) and
@@ -53,7 +53,7 @@ refusal(actor, buyer, why) if
     ((why = "buyer_inactive" and not "active" in standing) or
      (why = "not_customer" and not "customer" in standing) or
      (why = "buyer_is_privileged" and group in buyer.groups and privileged_group(group)) or
-     (why = "not_assigned" and not buyer.company in actor.assigned_companies) or
+     (why = "not_assigned" and not actor.is_assigned(buyer.company)) or
      (why = "company_no_impersonation" and "company_no_impersonation" in standing) or
      (why = "no_consent" and not consented(standing)));
 
@@ -68,7 +68,7 @@ requires_mfa(_actor, buyer) if "mfa_required" in buyer.tags;
 # company is assigned to (who may act for the buyer at all, see `allow_impersonation`).
 allow_write(actor, buyer) if
     group in actor.groups and impersonator_group(group) and cut and
-    buyer.company in actor.assigned_companies;
+    actor.is_assigned(buyer.company);
 
 # `unmask(actor, buyer, field)`: may this CSR see `field` (a name from the `masking:`
 # configuration: card, email, phone or the operator's own) of the buyer unmasked? No rule
@@ -99,7 +99,7 @@ may_approve(approver, request) if
     approver.impersonating = false and
     "active" in approver.standing and
     group in approver.groups and impersonator_group(group) and
-    request.company in approver.assigned_companies;
+    approver.is_assigned(request.company);
 
 # The customer's view (/_gateway/me/access) shows every buyer their own record. The same
 # for all of a company's buyers (`?scope=company`) is for whom this allows: here buyers of

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app.build import build_gateway, create_app
@@ -24,6 +24,8 @@ from tests.support.gateway import (
     test_settings,
 )
 from tests.support.services import require_service
+from tests.support.staff import Staff
+from tests.support.webhook import Hook
 
 # gateways built in the tests (and the processes they start) refuse an audit line whose event
 # or key gateway/audit/records.py does not declare
@@ -124,3 +126,30 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Hook]:
+    """A customer's webhook on loopback (answers 204 unless told otherwise)."""
+    found = Hook([])
+    app = web.Application()
+    app.router.add_post("/hook", found.handle)
+    found.server = TestServer(app)
+    await found.server.start_server()
+    yield found
+    await found.server.close()
+
+
+@pytest.fixture
+async def staff() -> AsyncIterator[Any]:
+    """Signs in more people, each with a cookie jar of their own."""
+    sessions: list[ClientSession] = []
+
+    async def make(client: TestClient, username: str) -> Staff:
+        session = ClientSession(cookie_jar=CookieJar(unsafe=True))
+        sessions.append(session)
+        return await Staff(client, session).login(username)
+
+    yield make
+    for session in sessions:
+        await session.close()

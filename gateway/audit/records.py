@@ -104,6 +104,7 @@ class Proof(TypedDict, total=False):
 
     auth_method: str | None
     amr: list[str] | None
+    acr: str | None
     auth_time: int | None
 
 
@@ -439,11 +440,13 @@ MEANINGS: dict[str, str] = {
     "state_changing": "true for actions that change state: placing an order, submitting a form",
     "websocket": "true on a request upgraded to a WebSocket",
     "detail": "human words, never secrets",
-    "auth_method": "how the acting person authenticated: `password`, `oidc`, or `totp` (a local "
-                   "password and an authenticator-app or recovery code)",
-    "amr": "the authentication methods (`amr`): the provider's claim for OIDC users, "
-           "`[\"pwd\", \"otp\"]` for a local password with an authenticator-app or recovery "
-           "code",
+    "auth_method": "how the acting person authenticated: `password`, `oidc` or `totp` "
+                   "(a local password and an authenticator-app or recovery code)",
+    "amr": "how the acting person authenticated, as RFC 8176 methods: the provider's `amr` "
+           "claim (e.g. `[\"pwd\", \"otp\"]`), or `[\"pwd\", \"otp\"]` after the "
+           "gateway's own password and authenticator code",
+    "acr": "the provider's authentication context class (`acr` claim), when it sent one; "
+           "`login.oidc.mfa_acr_values` says which count as a second factor",
     "auth_time": "when the acting person last authenticated, Unix seconds",
     "break_glass": "true for a password login allowed only because the user keeps a break-glass "
                    "password while sign-in with the provider is required",

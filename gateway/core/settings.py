@@ -172,6 +172,9 @@ class OidcSettings:
     provision: str = "existing"
     refresh_seconds: int = 300  # how often the IdP is asked again for a session's groups
     clock_skew_seconds: int = 60
+    # `acr` values the provider sends only after a second factor (e.g. Keycloak's "gold",
+    # Entra's "c1"): asked for when the policy wants MFA, and accepted as its proof
+    mfa_acr_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

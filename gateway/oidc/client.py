@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -47,7 +46,6 @@ class OidcLogin:
         self._metadata_at = 0.0
         self._keys = KeySet([])
         self._keys_at = float("-inf")
-        self._refreshing: dict[str, asyncio.Lock] = {}
 
     async def close(self) -> None:
         await self.once.close()
@@ -99,7 +97,7 @@ class OidcLogin:
         return self._keys
 
     async def authorize_url(self, redirect_uri: str, state: str, nonce: str, challenge: str,
-                            fresh_login: bool) -> str:
+                            fresh_login: bool, mfa: bool = False) -> str:
         meta = await self.metadata()
         query = {"response_type": "code", "client_id": self.settings.client_id,
                  "redirect_uri": redirect_uri, "scope": " ".join(self.settings.scopes),
@@ -109,6 +107,8 @@ class OidcLogin:
                  "claims": CLAIMS_REQUEST}
         if fresh_login:  # step-up: the provider must see the person again now
             query |= {"prompt": "login", "max_age": "0"}
+        if mfa and self.settings.mfa_acr_values:  # the policy wants a second factor
+            query["acr_values"] = " ".join(self.settings.mfa_acr_values)
         return f"{meta['authorization_endpoint']}?{urlencode(query)}"
 
     async def token_grant(self, form: dict[str, str]) -> dict[str, Any]:
@@ -160,10 +160,3 @@ class OidcLogin:
         if session.idp.id_token:
             query["id_token_hint"] = session.idp.id_token
         return f"{endpoint}?{urlencode(query)}"
-
-    def refresh_lock(self, session_id: str) -> asyncio.Lock:
-        """One refresh grant at a time per session in this process."""
-        return self._refreshing.setdefault(session_id, asyncio.Lock())
-
-    def refresh_done(self, session_id: str) -> None:
-        self._refreshing.pop(session_id, None)

@@ -63,9 +63,12 @@ async def session_actor(gw: Gateway, ctx: RequestContext, session: Session) -> A
     check_fence(user, ctx.client_ip)
     fresh = touched(session, now)
     if fresh is not None:
-        if not await gw.sessions.refresh(fresh):
-            return None  # ended while this request was on its way: never written back
-        session = fresh
+        # never over a newer copy (a mode switch, a new provider token): then that one
+        # counts, untouched; ended while this request was on its way: never written back
+        stored = await gw.sessions.swap(session, fresh)
+        if stored is None:
+            return None
+        session = stored
     if session.idp is not None and gw.oidc is not None:
         checked = await idp.revalidate(gw, ctx, session, now)
         if checked is None:

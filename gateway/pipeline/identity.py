@@ -24,7 +24,7 @@ def identity_headers(names: HeaderNames, actor: Actor | None, session: Session |
         headers.append((names.impersonator, csr))
     token = signer.sign(sub=user.username, company=user.company, csr=csr, sid=session.id,
                         reason=reason, policy_rev=policy_rev, groups=groups,
-                        amr=session.amr if csr else (),
+                        amr=session.amr if csr else (), acr=session.acr if csr else "",
                         auth_time=int(session.auth_time) if csr and session.auth_time else None,
                         mode=actor.impersonation.mode if actor.impersonation and csr else None)
     headers.append((names.assertion, token))

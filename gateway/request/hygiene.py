@@ -215,3 +215,32 @@ def decoded(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 
 def from_trusted_proxy(peer: str | None, trusted: tuple[Network, ...]) -> bool:
     return bool(trusted) and peer is not None and is_trusted(peer, trusted)
+
+
+HOST_TEXT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?$")
+
+
+def _first_forwarded(headers: Mapping[str, str], key: str) -> str:
+    """`key=` of the first element of `Forwarded` (the hop nearest the client)."""
+    first = headers.get("Forwarded", "").split(",", 1)[0]
+    for pair in first.split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.lower() == key:
+            return value.strip().strip('"')
+    return ""
+
+
+def external_origin(scheme: str, host: str, headers: Mapping[str, str],
+                    from_trusted: bool) -> str:
+    """The scheme and host the browser used: as a trusted proxy forwarded them, otherwise
+    (or when what it forwarded is not a plain scheme and host) the request's own."""
+    if from_trusted:
+        proto = (headers.get("X-Forwarded-Proto", "").split(",", 1)[0].strip().lower()
+                 or _first_forwarded(headers, "proto").lower())
+        forwarded_host = (headers.get("X-Forwarded-Host", "").split(",", 1)[0].strip()
+                          or _first_forwarded(headers, "host"))
+        if proto in ("http", "https"):
+            scheme = proto
+        if forwarded_host and HOST_TEXT.match(forwarded_host):
+            host = forwarded_host
+    return f"{scheme}://{host}"

@@ -13,7 +13,7 @@ from gateway.directory.validate import ValidationFailed
 from gateway.oidc.tokens import TokenRefused
 from gateway.runtime import impersonation
 from gateway.runtime.context import RequestContext
-from gateway.sessions.store import Session
+from gateway.sessions.store import Session, update
 
 if TYPE_CHECKING:
     from gateway.runtime.gateway import Gateway
@@ -106,9 +106,8 @@ async def revalidate(gw: Gateway, ctx: RequestContext, session: Session,
     assert gw.oidc is not None
     if idp is None or now - idp.checked_at < gw.oidc.settings.refresh_seconds:
         return session
-    lock = gw.oidc.refresh_lock(session.id)
-    async with lock:
-        current = await gw.sessions.get(session.id)
+    async with gw.sessions.refresh_guard.hold(session.id):
+        current = await gw.sessions.get_fresh(session.id)
         if current is None or current.idp is None:
             return None
         if now - current.idp.checked_at < gw.oidc.settings.refresh_seconds:
@@ -129,13 +128,12 @@ async def _refresh(gw: Gateway, ctx: RequestContext, session: Session) -> Sessio
             raise TokenRefused("oidc_token_invalid", "refresh answered for someone else")
         await apply_groups(gw, ctx, session.username, claims, at="refresh")
     except TokenRefused as refused:
-        gw.oidc.refresh_done(session.id)
         await impersonation.expire(gw, ctx, session, refused.reason)
         return None
-    fresh = dataclasses.replace(session, idp=dataclasses.replace(
+    link = dataclasses.replace(
         idp, checked_at=time.time(),
         refresh_token=str(answer.get("refresh_token") or idp.refresh_token),
-        id_token=str(answer["id_token"])))
-    if not await gw.sessions.refresh(fresh):
-        return None
-    return fresh
+        id_token=str(answer["id_token"]))
+    # over whatever a parallel request wrote meanwhile (a touch): the new token must stay
+    return await update(gw.sessions, session,
+                        lambda current: dataclasses.replace(current, idp=link))

@@ -137,6 +137,7 @@ async def start(gw: Gateway, ctx: RequestContext, session: Session, buyer: User,
 def proof_fields(session: Session) -> Proof:
     """How the CSR authenticated, for audit lines and the assertion."""
     return {"auth_method": session.auth_method, "amr": list(session.amr) or None,
+            "acr": session.acr or None,
             "auth_time": int(session.auth_time) if session.auth_time else None}
 
 

@@ -9,6 +9,7 @@ from gateway.core.errors import BadRequest, Forbidden, GatewayError
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
 from gateway.runtime.impersonation import as_self, emit
+from gateway.sessions.store import Session, update
 
 READ, WRITE = "read", "write"
 MODES = (READ, WRITE)
@@ -51,8 +52,16 @@ async def switch(gw: Gateway, ctx: RequestContext, actor: Actor, mode: str,
             _audit(gw, ctx, imp, buyer.company, mode, reason, refused.reason)
             raise refused
     changed = dataclasses.replace(imp, mode=mode)
-    updated = dataclasses.replace(session, impersonation=changed)
-    if not await gw.sessions.refresh(updated):
+
+    def switched(current: Session) -> Session:
+        if current.impersonation is None or current.impersonation.id != imp.id:
+            raise Forbidden("impersonation_ended", "Your session as this buyer has ended.")
+        return dataclasses.replace(current, impersonation=dataclasses.replace(
+            current.impersonation, mode=mode))
+
+    # over any newer copy of the session, so a parallel request cannot undo the switch
+    updated = await update(gw.sessions, session, switched)
+    if updated is None:
         raise Forbidden("impersonation_ended", "Your session as this buyer has ended.")
     ctx.session = updated
     ctx.actor = dataclasses.replace(actor, impersonation=changed)

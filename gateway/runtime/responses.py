@@ -26,7 +26,8 @@ FROM_SHOP = web.ResponseKey("csrgw_from_shop", bool)
 # Scripts only from the gateway's own static files; inline style attributes are in the templates.
 OWN_PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; "
-                               "script-src 'self'; img-src 'self' data:; form-action 'self'; "
+                               "script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",

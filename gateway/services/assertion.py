@@ -149,8 +149,9 @@ class AssertionSigner:
     def sign(self, *, sub: str, company: str | None, csr: str | None, sid: str,
              reason: str | None, policy_rev: str, groups: list[str],
              amr: tuple[str, ...] = (), auth_time: int | None = None,
-             mode: str | None = None) -> str:
-        key = (sub, company, csr, sid, reason, policy_rev, tuple(groups), amr, auth_time, mode)
+             mode: str | None = None, acr: str = "") -> str:
+        key = (sub, company, csr, sid, reason, policy_rev, tuple(groups), amr, auth_time, mode,
+               acr)
         now = time.time()
         cached = self._cache.get(key)
         if cached and cached[0] - now > self.settings.ttl_seconds / 2:
@@ -161,8 +162,9 @@ class AssertionSigner:
             "policy_rev": policy_rev, "iat": int(now), "exp": int(now) + self.settings.ttl_seconds,
         }
         if csr:
-            # how the CSR proved who they are (OIDC amr/auth_time), for the shop to weigh
+            # how the CSR proved who they are (amr/acr/auth_time), for the shop to weigh
             claims["act"] = {"sub": csr, **({"amr": list(amr)} if amr else {}),
+                             **({"acr": acr} if acr else {}),
                              **({"auth_time": auth_time} if auth_time else {})}
             claims["impersonation_reason"] = reason
             claims["impersonation_mode"] = mode or "write"  # read: the gateway refuses writes

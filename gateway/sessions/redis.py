@@ -8,6 +8,7 @@ from gateway.core.errors import ServiceUnavailable
 from gateway.core.settings import SessionSettings
 from gateway.sessions import redisconn
 from gateway.sessions.cache import SessionCache
+from gateway.sessions.refresh_guard import RefreshGuard
 from gateway.sessions.store import Session
 
 
@@ -25,8 +26,9 @@ class RedisSessions:
     def __init__(self, url: str, prefix: str, ttl_seconds: int,
                  cfg: SessionSettings | None = None) -> None:
         # redis is loaded only where Redis is configured
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError, WatchError
 
+        self._watch_error = WatchError
         cfg = cfg or SessionSettings(store="redis", redis_url=url, redis_prefix=prefix)
         self._errors = (RedisError, OSError)
         self._redis = redisconn.request_client(cfg)
@@ -35,6 +37,7 @@ class RedisSessions:
         self._ttl = ttl_seconds
         self.cache = SessionCache(redisconn.subscriber_client(cfg), prefix + "session-changes")
         self.client = self._redis  # shared with the revision board (directory/revisions.py)
+        self.refresh_guard = RefreshGuard(self._redis, prefix + "refresh-lock:", self._errors)
 
     async def start(self) -> None:
         self.cache.start()
@@ -53,6 +56,14 @@ class RedisSessions:
             self.cache.put(session, changes)
         return session
 
+    async def get_fresh(self, sid: str) -> Session | None:
+        """From Redis itself, past this worker's copy (which follows changes a moment late)."""
+        try:
+            raw = await self._redis.get(self._prefix + sid)
+        except self._errors as exc:
+            raise _unavailable(exc) from exc
+        return Session.from_json(raw) if raw else None
+
     async def save(self, session: Session) -> None:
         await self._change(session.id, "set", session.to_json(), ex=self._ttl)
 
@@ -60,6 +71,28 @@ class RedisSessions:
         """SET XX: a session another request or replica deleted is never written back."""
         return bool(await self._change(session.id, "set", session.to_json(), ex=self._ttl,
                                        xx=True))
+
+    async def swap(self, old: Session, new: Session) -> Session | None:
+        """Write `new` only if Redis still holds `old` (WATCH, then MULTI: no other request,
+        worker or replica wrote in between); else what Redis holds (None: gone)."""
+        key = self._prefix + old.id
+        self.cache.drop(old.id)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(key)
+                raw = await pipe.get(key)
+                current = Session.from_json(raw) if raw else None
+                if current is None or current != old:
+                    return current
+                pipe.multi()
+                pipe.set(key, new.to_json(), ex=self._ttl, xx=True)
+                pipe.publish(self.cache.channel, old.id)
+                await pipe.execute()
+        except self._watch_error:
+            return await self.get_fresh(old.id)
+        except self._errors as exc:
+            raise _unavailable(exc) from exc
+        return new
 
     async def delete(self, sid: str) -> None:
         await self._change(sid, "delete")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from gateway.core.domain import Impersonation
+from gateway.core.errors import ServiceUnavailable
+from gateway.sessions.refresh_guard import RefreshGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,8 @@ class Session:
     impersonation: Impersonation | None = None
     auth_method: str = "password"  # password, oidc or totp: how the person last proved it
     auth_time: float = 0.0  # when they last entered a password or the IdP saw them do so
-    amr: tuple[str, ...] = ()
+    amr: tuple[str, ...] = ()  # RFC 8176 methods: the provider's, or the gateway's own
+    acr: str = ""  # the provider's authentication context class, when it sent one
     idp: IdpLink | None = None
 
     def idle_expired(self, now: float) -> bool:
@@ -73,13 +77,36 @@ def rotated(session: Session, client_ip: str,
 
 
 class SessionStore(Protocol):
+    refresh_guard: RefreshGuard
+
     async def start(self) -> None: ...
     async def get(self, sid: str) -> Session | None: ...
+    async def get_fresh(self, sid: str) -> Session | None: ...
     async def save(self, session: Session) -> None: ...
     async def refresh(self, session: Session) -> bool: ...
+    async def swap(self, old: Session, new: Session) -> Session | None: ...
     async def delete(self, sid: str) -> None: ...
     async def all(self) -> list[Session]: ...
     async def close(self) -> None: ...
+
+
+CHANGE_ATTEMPTS = 5
+
+
+async def update(store: SessionStore, session: Session,
+                 change: Callable[[Session], Session]) -> Session | None:
+    """Apply `change` to the stored session, never over a newer one: a request holding an
+    old copy (a mode switch, a refreshed provider token, a touch) cannot write it back over
+    what another request or worker wrote meanwhile; the change is made again on the newer
+    session instead. None: the session was ended meanwhile."""
+    current = session
+    for _attempt in range(CHANGE_ATTEMPTS):
+        new = change(current)
+        stored = await store.swap(current, new)
+        if stored is None or stored is new:
+            return stored
+        current = stored
+    raise ServiceUnavailable("session_store_unavailable", detail="session changed too often")
 
 
 TOUCH_EVERY = 15.0  # seconds: last_seen is written at most this often per session
@@ -97,11 +124,15 @@ class MemorySessions:
 
     def __init__(self) -> None:
         self._data: dict[str, Session] = {}
+        self.refresh_guard = RefreshGuard()
 
     async def start(self) -> None:
         return None
 
     async def get(self, sid: str) -> Session | None:
+        return self._data.get(sid)
+
+    async def get_fresh(self, sid: str) -> Session | None:
         return self._data.get(sid)
 
     async def save(self, session: Session) -> None:
@@ -113,6 +144,14 @@ class MemorySessions:
             return False
         self._data[session.id] = session
         return True
+
+    async def swap(self, old: Session, new: Session) -> Session | None:
+        """Write `new` only if `old` is what is stored; else the stored one (None: gone)."""
+        current = self._data.get(old.id)
+        if current is None or current != old:
+            return current
+        self._data[old.id] = new
+        return new
 
     async def delete(self, sid: str) -> None:
         self._data.pop(sid, None)

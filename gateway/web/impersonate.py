@@ -11,7 +11,9 @@ from gateway.core.errors import BadRequest, Forbidden
 from gateway.runtime import impersonation
 from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import Gateway
+from gateway.runtime.mfa import has_second_factor
 from gateway.runtime.responses import safe_next, see_other
+from gateway.sessions.store import Session
 from gateway.web import approvals
 
 SELECT_USER = "/_gateway/select-user"
@@ -55,19 +57,36 @@ def check_start(gw: Gateway, ctx: RequestContext, actor: Actor, buyer_name: str,
     return buyer
 
 
+def needs_second_factor(gw: Gateway, actor: Actor, buyer: User, session: Session) -> bool:
+    """The policy asks for a second factor for this buyer and the session has none."""
+    return gw.policy.requires_mfa(actor, buyer, gw.directory.snapshot) \
+        and not has_second_factor(gw, session)
+
+
 async def begin(request: web.Request, gw: Gateway, ctx: RequestContext, actor: Actor,
                 buyer_name: str, reason: str, back: str) -> web.StreamResponse:
-    """Start acting as the buyer (checked again: a step-up may have taken minutes)."""
+    """Start acting as the buyer, every rule asked again (a step-up may have taken minutes,
+    and a password alone never satisfies a start that needs a second factor); a running
+    impersonation ends first (a switch), only once the new start is allowed."""
     assert ctx.session is not None
+    me = impersonation.as_self(actor)
     reason = clean_reason(reason)
-    buyer = check_start(gw, ctx, actor, buyer_name, reason)
+    buyer = check_start(gw, ctx, me, buyer_name, reason)
+    if needs_second_factor(gw, me, buyer, ctx.session):
+        denied(gw, ctx, me, buyer_name, buyer, "mfa_required", reason)
     ctx.page, ctx.action, ctx.state_changing = "select_user", "submit", True
-    waiting = await approvals.admit(request, gw, ctx, actor, buyer, reason)
-    if waiting is not None:
+    waiting = await approvals.admit(request, gw, ctx, me, buyer, reason)
+    if waiting is not None:  # a running impersonation goes on until the approval
         return waiting
-    await impersonation.start(gw, ctx, ctx.session, buyer, reason,
+    session = ctx.session
+    if session.impersonation is not None:
+        restored = await impersonation.end(gw, ctx, session, event="impersonation_stop",
+                                           reason="ok")
+        assert restored is not None
+        session = restored
+    await impersonation.start(gw, ctx, session, buyer, reason,
                               return_target(back, SELECT_USER))
-    ctx.actor = dataclasses.replace(actor, acting_as=buyer,
+    ctx.actor = dataclasses.replace(me, acting_as=buyer,
                                     impersonation=ctx.session.impersonation)
     return see_other("/")
 
@@ -93,6 +112,8 @@ def denied(gw: Gateway, ctx: RequestContext, actor: Actor, name: str, buyer: Use
     gw.metrics.impersonations.labels("impersonation_denied").inc()
     if why == "reason_required":
         raise BadRequest("reason_required", "A reason or ticket is required to log in as a buyer.")
+    if why == "mfa_required":
+        raise Forbidden(why, "Acting as this buyer needs multi-factor sign-in.")
     raise Forbidden(why, "You may not log in as this buyer.")
 
 

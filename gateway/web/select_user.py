@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -15,13 +14,14 @@ from gateway.runtime import impersonation
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
 from gateway.runtime.responses import render, see_other
-from gateway.web import approvals, stepup
+from gateway.web import stepup
 from gateway.web.forms import check_csrf, read_fields
 from gateway.web.impersonate import (
     SELECT_USER,
     begin,
     check_start,
     clean_reason,
+    needs_second_factor,
     require_page,
     return_target,
 )
@@ -155,39 +155,38 @@ async def _posted(request: web.Request, action: str
 
 async def start(request: web.Request) -> web.StreamResponse:
     gw, ctx, actor, fields = await _posted(request, "submit")
-    assert ctx.session is not None
-    buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     back = return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
-    buyer = check_start(gw, ctx, actor, buyer_name, reason)
-    mfa = gw.policy.requires_mfa(actor, buyer, gw.directory.snapshot) \
-        and not stepup.has_second_factor(ctx.session)
-    if mfa or not stepup.fresh_enough(gw, ctx.session):
-        return await stepup.demand(request, gw, ctx, ctx.session, buyer_name, reason, back,
-                                   mfa=mfa)
-    return await begin(request, gw, ctx, actor, buyer_name, reason, back)
+    return await _checked_start(request, gw, ctx, actor, fields, back, switching=False)
 
 
 async def switch(request: web.Request) -> web.StreamResponse:
     """Switch buyers in one step from the banner's Select User: stop acting for this buyer
-    and start for the chosen one, each audited, the reason asked again. Checked before
-    the stop, so a refused switch keeps the running impersonation."""
+    and start for the chosen one, each audited, the reason asked again, the step-up and the
+    second factor demanded as for any start. Checked before the stop, so a refused switch
+    keeps the running impersonation."""
     gw, ctx, actor, fields = await _posted(request, "submit")
     assert ctx.session is not None
     imp = ctx.session.impersonation
-    if imp is None:
-        return await start(request)
-    me = impersonation.as_self(actor)
+    back = (imp.return_to or SELECT_USER) if imp is not None else return_target(
+        fields.get("return_to") or _referer_path(request), SELECT_USER)
+    return await _checked_start(request, gw, ctx, actor, fields, back, switching=True)
+
+
+async def _checked_start(request: web.Request, gw: Gateway, ctx: RequestContext, actor: Actor,
+                         fields: dict[str, str], back: str, *, switching: bool
+                         ) -> web.StreamResponse:
+    """The start, or first the step-up when the last authentication is too old or the
+    policy wants a second factor this session has not shown. A plain start is asked of the
+    actor as they are (acting for a buyer: refused, no chains); a switch of the CSR."""
+    assert ctx.session is not None
+    me = impersonation.as_self(actor) if switching else actor
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = check_start(gw, ctx, me, buyer_name, reason)
-    waiting = await approvals.admit(request, gw, ctx, me, buyer, reason)
-    if waiting is not None:  # the running impersonation goes on until the approval
-        return waiting
-    restored = await impersonation.end(gw, ctx, ctx.session, event="impersonation_stop",
-                                       reason="ok")
-    assert restored is not None
-    await impersonation.start(gw, ctx, restored, buyer, reason, imp.return_to or SELECT_USER)
-    ctx.actor = dataclasses.replace(me, acting_as=buyer, impersonation=ctx.session.impersonation)
-    return see_other("/")
+    mfa = needs_second_factor(gw, me, buyer, ctx.session)
+    if mfa or not stepup.fresh_enough(gw, ctx.session):
+        return await stepup.demand(request, gw, ctx, ctx.session, buyer_name, reason, back,
+                                   mfa=mfa)
+    return await begin(request, gw, ctx, me, buyer_name, reason, back)
 
 
 def _referer_path(request: web.Request) -> str | None:

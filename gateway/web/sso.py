@@ -114,7 +114,7 @@ async def _new_login(request: web.Request, gw: Gateway, ctx: RequestContext, use
                   company=user.company if user else None, reason="ok", decision="allow",
                   client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
                   auth_method="oidc", amr=list(proof["amr"]) or None,
-                  auth_time=int(proof["auth_time"]))
+                  acr=proof["acr"] or None, auth_time=int(proof["auth_time"]))
     return session
 
 

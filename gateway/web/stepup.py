@@ -13,27 +13,22 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.domain import Actor
-from gateway.core.errors import Forbidden, TooManyRequests
+from gateway.core.errors import Forbidden, TooManyRequests, Unauthenticated
 from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
+from gateway.runtime.impersonation import as_self
+from gateway.runtime.mfa import has_second_factor
 from gateway.runtime.responses import render, wants_json
 from gateway.services.totp import GOOD
-from gateway.sessions.store import Session
+from gateway.sessions.store import Session, update
 from gateway.web.forms import check_csrf, read_fields
-from gateway.web.impersonate import begin
+from gateway.web.impersonate import begin, needs_second_factor
 from gateway.web.provider import new_flow, proof_of, redirect_to_provider
 from gateway.web.totp import LOCAL_MFA, code_refusal, recovery_used
 
 STALE = "step_up_stale"  # the provider answered without a fresh authentication
-# RFC 8176 values that prove more than a password
-SECOND_FACTORS = frozenset({"mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris",
-                            "sc", "retina", "vbm"})
-
-
-def has_second_factor(session: Session) -> bool:
-    return bool(SECOND_FACTORS & set(session.amr))
 
 
 def fresh_enough(gw: Gateway, session: Session, now: float | None = None) -> bool:
@@ -54,14 +49,21 @@ async def demand(request: web.Request, gw: Gateway, ctx: RequestContext, session
                                             reason=reason, return_to=return_to), mfa=mfa)
         return await redirect_to_provider(request, gw, flow, fresh_login=True)
     if mfa and not await gw.second_factor.enabled(session.username):
-        return not_enrolled(request, gw, ctx)
+        return not_enrolled(request, gw, ctx, session.username, buyer, reason)
     return render(request, "reauth.html", buyer=buyer, reason=reason, return_to=return_to,
                   failed=None, mfa=mfa)
 
 
-def not_enrolled(request: web.Request, gw: Gateway, ctx: RequestContext) -> web.StreamResponse:
+def not_enrolled(request: web.Request, gw: Gateway, ctx: RequestContext, csr: str,
+                 buyer: str, reason: str) -> web.StreamResponse:
     """A local account without an authenticator app cannot prove a second factor: enrol."""
     ctx.deny("mfa_not_enrolled", gw.policy.rev)
+    found = gw.directory.snapshot.user(buyer)
+    gw.audit.emit("impersonation_denied", request_id=ctx.request_id, user=buyer or None,
+                  actor=csr, csr=csr, company=found.company if found else None,
+                  method=ctx.method, path=ctx.path, decision="deny", reason="mfa_not_enrolled",
+                  status=403, client_ip=ctx.client_ip, policy_rev=gw.policy.rev,
+                  impersonation_reason=reason or None)
     if wants_json(request):
         raise Forbidden("mfa_not_enrolled", "Set up an authenticator app on your account page "
                         "(/_gateway/account) first.")
@@ -82,7 +84,7 @@ async def after_provider(request: web.Request, gw: Gateway, ctx: RequestContext,
     if proof["auth_time"] < flow.started - skew:
         raise Forbidden(STALE, "The sign-in provider did not ask for your login again.")
     session = dataclasses.replace(ctx.session, auth_method="oidc", **proof)
-    if flow.mfa and not has_second_factor(session):
+    if flow.mfa and not has_second_factor(gw, session):
         raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
     return await _continue(request, gw, ctx, session, flow.buyer, flow.reason, flow.return_to)
 
@@ -114,7 +116,7 @@ async def password_again(request: web.Request) -> web.StreamResponse:
     if _needs_code(gw, actor, buyer, ctx.session) or fields.get("code"):
         outcome = await gw.second_factor.check(name, fields.get("code", ""))
         if outcome == "mfa_not_enrolled":
-            return not_enrolled(request, gw, ctx)
+            return not_enrolled(request, gw, ctx, name, buyer, reason)
         if outcome not in GOOD:
             gw.throttle.failed(name, ctx.client_ip)
             ctx.deny(outcome)
@@ -134,18 +136,23 @@ async def password_again(request: web.Request) -> web.StreamResponse:
 def _needs_code(gw: Gateway, actor: Actor, buyer: str, session: Session) -> bool:
     """Decided here again, never from the form: a password alone never passes an MFA start."""
     user = gw.directory.snapshot.user(buyer)
-    return user is not None and not has_second_factor(session) and \
-        gw.policy.requires_mfa(actor, user, gw.directory.snapshot)
+    return user is not None and needs_second_factor(gw, as_self(actor), user, session)
 
 
 async def _continue(request: web.Request, gw: Gateway, ctx: RequestContext, session: Session,
                     buyer: str, reason: str, return_to: str) -> web.StreamResponse:
-    await gw.sessions.refresh(session)
-    ctx.session = session
+    assert ctx.session is not None
+    stored = await update(gw.sessions, ctx.session, lambda current: dataclasses.replace(
+        current, auth_method=session.auth_method, auth_time=session.auth_time,
+        amr=session.amr, acr=session.acr))
+    if stored is None:  # ended (logout elsewhere, kill switch) while this was on its way
+        raise Unauthenticated("unauthenticated")
+    ctx.session = session = stored
     gw.audit.emit("login", request_id=ctx.request_id, user=session.username,
                   actor=session.username, reason="ok", decision="allow",
                   client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=303,
                   auth_method=session.auth_method, amr=list(session.amr) or None,
+                  acr=session.acr or None,
                   auth_time=int(session.auth_time), detail="step-up before impersonation")
     actor = await authenticate(request, gw, ctx)
     assert actor is not None

@@ -7,8 +7,8 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from playwright.async_api import expect
 
-from tests.e2e.test_browser_csr_flow import audit_until
-from tests.support.browser import browser, demo, log_in, shot  # noqa: F401
+from tests.support import axe
+from tests.support.browser import audit_until, browser, demo, log_in, shot  # noqa: F401
 from tests.support.gateway import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -31,8 +31,11 @@ async def guard_bob(base: str) -> None:
 async def test_two_staff_approve_in_the_browser(demo, browser) -> None:  # noqa: F811
     """csr-carol's start waits; admin-ann approves in her queue; carol's page goes on by
     itself into Bob's shop; a second start needs a new approval; Bob sees Carol's visit."""
+    axe.ensure_installed()
     await guard_bob(demo.base)
-    carol_ctx, ann_ctx = await browser.new_context(), await browser.new_context()
+    # bypass_csp: the accessibility audit injects axe-core into the pages
+    carol_ctx = await browser.new_context(bypass_csp=True)
+    ann_ctx = await browser.new_context()
     carol, ann = await carol_ctx.new_page(), await ann_ctx.new_page()
     await log_in(carol, demo.base, "csr-carol")
     await carol.goto(f"{demo.base}/_gateway/select-user?company=globex")
@@ -40,6 +43,7 @@ async def test_two_staff_approve_in_the_browser(demo, browser) -> None:  # noqa:
     await carol.get_by_role("button", name="Log in as Bob Baker").click()
     await expect(carol.get_by_role("status")).to_contain_text("waiting for an approver")
     await shot(carol, "approval-01-csr-waiting")
+    assert await axe.audit(carol, "approval-pending") == []
     await log_in(ann, demo.base, "admin-ann")
     await ann.goto(f"{demo.base}/_gateway/admin/approvals")
     row = ann.locator("tr", has_text="Bob Baker")

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import orjson
 import pytest
 from playwright.async_api import expect
 
-from tests.support.browser import browser, demo, log_in, shot  # noqa: F401
+from tests.support.browser import audit_until, browser, demo, log_in, shot  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-
-async def audit_until(demo, event: str) -> list[dict]:  # noqa: F811
-    """The demo flushes its audit every second: read until `event` is there."""
-    for _ in range(50):
-        lines = [orjson.loads(x) for x in demo.audit.read_bytes().splitlines()]
-        if any(r["event"] == event for r in lines):
-            return lines
-        await asyncio.sleep(0.1)
-    return lines
 
 
 async def test_csr_orders_for_buyer_in_the_browser(demo, browser) -> None:  # noqa: F811

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 from playwright.async_api import expect
 
 from tests.support import axe
-from tests.support.browser import Demo, browser, log_in, running_demo, shot  # noqa: F401
+from tests.support.browser import (  # noqa: F401
+    Demo,
+    audit_until,
+    browser,
+    log_in,
+    running_demo,
+    shot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -20,17 +25,6 @@ pytestmark = pytest.mark.browser
 def read_only_demo(tmp_path: Path) -> Iterator[Demo]:
     """The demo with `impersonation.default_mode: read`, set from the environment."""
     yield from running_demo(tmp_path, {"CSRGW_IMPERSONATION__DEFAULT_MODE": "read"})
-
-
-async def audit_until(demo: Demo, event: str, count: int = 1) -> list[dict]:
-    """The demo flushes its audit every second: read until `event` is there `count` times."""
-    lines: list[dict] = []
-    for _ in range(50):
-        lines = [orjson.loads(x) for x in demo.audit.read_bytes().splitlines()]
-        if sum(r["event"] == event for r in lines) >= count:
-            break
-        await asyncio.sleep(0.1)
-    return lines
 
 
 async def test_read_only_refusal_and_switch(read_only_demo, browser) -> None:  # noqa: F811

@@ -267,6 +267,20 @@ def compare(name: str, tmp_path: Path, shop: Shop, load: Load, recovery: float,
     assert posts, "no state-changing request was carried out"
 
 
+def outage(window: list[float], seconds: float, down: Callable[[], object],
+           up: Callable[[], object]) -> Callable[[], Awaitable[float]]:
+    """A fault for Load.run: `down`, `seconds` of outage (its start and end kept in
+    `window`), `up`; answers when it was over."""
+    async def fault() -> float:
+        down()
+        window[0] = time.monotonic()
+        await asyncio.sleep(seconds)
+        window[1] = time.monotonic()
+        up()
+        return time.monotonic()
+    return fault
+
+
 async def test_redis_killed_fails_closed_then_recovers(tmp_path, seeded_directory, shop,
                                                       private_redis) -> None:
     """Redis SIGKILLed: every request fails closed (503, nothing forwarded as anyone)
@@ -275,15 +289,8 @@ async def test_redis_killed_fails_closed_then_recovers(tmp_path, seeded_director
     proc, base = gateway(tmp_path, seeded_directory, shop, private_redis,
                          await urls.__anext__())
     load, window = Load(base), [0.0, 0.0]
-
-    async def fault() -> float:
-        private_redis.signal(signal.SIGKILL)
-        window[0] = time.monotonic()
-        await asyncio.sleep(2.0)
-        window[1] = time.monotonic()
-        private_redis.start()
-        return time.monotonic()
-
+    fault = outage(window, 2.0, lambda: private_redis.signal(signal.SIGKILL),
+                   private_redis.start)
     try:
         recovery = await load.run(fault)
     finally:
@@ -304,14 +311,8 @@ async def test_redis_frozen_fails_closed_fast_then_recovers(tmp_path, seeded_dir
     proc, base = gateway(tmp_path, seeded_directory, shop, private_redis,
                          await urls.__anext__())
     load, window = Load(base), [0.0, 0.0]
-
-    async def fault() -> float:
-        private_redis.signal(signal.SIGSTOP)
-        window[0] = time.monotonic()
-        await asyncio.sleep(2.5)
-        window[1] = time.monotonic()
-        private_redis.signal(signal.SIGCONT)
-        return time.monotonic()
+    fault = outage(window, 2.5, lambda: private_redis.signal(signal.SIGSTOP),
+                   lambda: private_redis.signal(signal.SIGCONT))
 
     try:
         recovery = await load.run(fault)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -264,3 +265,110 @@ async def test_policy_requires_mfa(sso: tuple[TestClient, Idp], http: aiohttp.Cl
         resp_status = resp.status
     assert resp_status == status
     assert (await whoami(http, client))[1]["acting_as"] == acting
+
+
+async def test_an_acr_named_as_mfa_is_asked_for_and_accepted(sso: tuple[TestClient, Idp],
+                                                             http: aiohttp.ClientSession,
+                                                             upstream: Any) -> None:
+    """With `mfa_acr_values`, a start needing MFA asks the provider for that `acr`
+    (`acr_values`), and an ID token carrying it is the proof: on the start's audit line."""
+    from gateway.directory.service import DirectoryService
+
+    client, idp = sso
+    gw = gw_of(client)
+    assert gw.oidc is not None
+    gw.oidc.settings = dataclasses.replace(gw.oidc.settings, mfa_acr_values=("gold",))
+    await DirectoryService(gw.directory).update_user("buyer-ivan", {"tags": ["mfa_required"]})
+    assert await finish(http, await sign_in(http, base(client), "csr-dave")) == 303
+    resp = await start_as(http, client, "buyer-ivan", "T-ACR")
+    location = resp.headers["Location"]
+    assert resp.status == 303 and "acr_values=gold" in location and "prompt=login" in location
+    await idp.control("user", id="csr-dave", changes={"acr": "gold"})
+    assert await finish(http, await sign_in(http, base(client), "csr-dave",
+                                            start=location)) == 303
+    me = (await whoami(http, client))[1]
+    assert me["acting_as"] == "buyer-ivan" and me["impersonation"]["reason"] == "T-ACR"
+    start = events(client, "impersonation_start")[-1]
+    assert start["acr"] == "gold" and start["amr"] == ["pwd"]
+    async with http.get(base(client) + "/reports") as resp:
+        assert resp.status == 200
+    token = upstream.last.header("X-Gateway-Assertion") or ""
+    act = jwt.decode(token, options={"verify_signature": False})["act"]
+    assert (act["sub"], act["acr"], act["amr"]) == ("csr-dave", "gold", ["pwd"])
+    line = [r for r in audit_lines(client) if r["event"] == "request"][-1]
+    assert line["acr"] == "gold" and line["csr"] == "csr-dave"
+
+
+async def test_an_acr_not_named_is_no_proof(sso: tuple[TestClient, Idp],
+                                            http: aiohttp.ClientSession) -> None:
+    client, idp = sso
+    from gateway.directory.service import DirectoryService
+
+    await DirectoryService(gw_of(client).directory).update_user("buyer-ivan",
+                                                               {"tags": ["mfa_required"]})
+    await idp.control("user", id="csr-dave", changes={"acr": "gold"})
+    assert await finish(http, await sign_in(http, base(client), "csr-dave")) == 303
+    resp = await start_as(http, client, "buyer-ivan", "T-ACR")
+    assert "acr_values" not in resp.headers["Location"]
+    assert await finish(http, await sign_in(http, base(client), "csr-dave",
+                                            start=resp.headers["Location"])) == 403
+    assert (await whoami(http, client))[1]["acting_as"] is None
+
+
+@pytest.mark.parametrize(("trusted", "expected"), [
+    (True, "https://gw.example.com/_gateway/oidc/callback"),
+    (False, None),
+], ids=["from-a-trusted-proxy", "from-anyone-else"])
+async def test_redirect_uri_without_public_url(sso: tuple[TestClient, Idp],
+                                               http: aiohttp.ClientSession, trusted: bool,
+                                               expected: str | None) -> None:
+    """No public_url: the redirect URI is the forwarded scheme and host when a trusted
+    proxy sent them, else the gateway's own; a client cannot point it elsewhere."""
+    import ipaddress
+    from urllib.parse import parse_qs, urlsplit
+
+    client, _idp = sso
+    gw = gw_of(client)
+    networks = (ipaddress.ip_network("127.0.0.0/8"),) if trusted else ()
+    gw.settings = dataclasses.replace(gw.settings, public_url=None, trusted_proxies=networks)
+    async with http.get(base(client) + "/_gateway/oidc/start?next=/", allow_redirects=False,
+                        headers={"X-Forwarded-Proto": "https",
+                                 "X-Forwarded-Host": "gw.example.com"}) as resp:
+        assert resp.status == 303
+        query = parse_qs(urlsplit(resp.headers["Location"]).query)
+    assert query["redirect_uri"] == [expected or base(client) + "/_gateway/oidc/callback"]
+
+
+async def test_two_workers_refresh_one_session_once_at_a_time(
+        tmp_path: Path, make_gateway: GatewayFactory, http: aiohttp.ClientSession,
+        redis_prefix: str) -> None:
+    """Two gateways sharing Redis sessions (two workers or replicas) asked at the same
+    moment to refresh one session's tokens take turns: the provider rotates refresh tokens
+    and revokes the grant when a used one comes back, so a second refresh with the old
+    token would end a healthy session."""
+    import asyncio
+
+    ensure_installed()
+    idp = Idp(tmp_path)
+    oidc = OidcSettings(name="Acme SSO", issuer=idp.issuer, client_id=CLIENT_ID,
+                        client_secret=CLIENT_SECRET, groups=GROUPS, refresh_seconds=3600)
+    shared = {"store": "redis", "redis_prefix": redis_prefix}
+    one = await make_gateway(login={"oidc": oidc}, sessions=shared)
+    two = await make_gateway(login={"oidc": oidc}, sessions=shared)
+    idp.start(base(one))
+    try:
+        assert await finish(http, await sign_in(http, base(one), "csr-carol")) == 303
+        for client in (one, two):
+            gw = gw_of(client)
+            assert gw.oidc is not None
+            gw.oidc.settings = dataclasses.replace(gw.oidc.settings, refresh_seconds=0)
+        for _round in range(3):
+            answers = await asyncio.gather(*(whoami(http, c) for c in (one, two) * 3))
+            assert [status for status, _me in answers] == [200] * 6
+            assert all(me["user"] == "csr-carol" for _status, me in answers)
+        assert (await whoami(http, two))[0] == 200
+        ended = [r for c in (one, two) for r in audit_lines(c)
+                 if r["event"] in ("logout", "session_expired", "impersonation_expired")]
+        assert ended == []
+    finally:
+        idp.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import aiohttp
 import pytest
 
 from tests.support.gateway import ROOT, Upstream
+from tests.support.processes import stop_process
 from tests.support.services import free_port
 
 BUNDLED = ("gateway/defaults/config/gateway.yaml", "gateway/defaults/config/directory.yaml",
@@ -107,14 +107,6 @@ async def _healthy(proc: subprocess.Popen[bytes], base: str) -> None:
     raise AssertionError("did not become healthy")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -129,7 +121,7 @@ def spawn() -> Iterator[Any]:
         return proc
     yield start
     for proc in procs:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture
@@ -159,7 +151,7 @@ async def test_demo_from_an_empty_directory(installed: Path, empty_dir: Path, sp
         assert (await resp.json())["acting_as"] == "buyer-alice"
     async with client.get(f"{base}/cart") as resp:
         assert resp.status == 200
-    _stop(proc)  # flushes the audit
+    stop_process(proc)  # flushes the audit
     assert proc.returncode == 0
     assert b"impersonation" in (empty_dir / "var" / "audit.jsonl").read_bytes()
     assert (empty_dir / "var" / "directory.sqlite3").exists()

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.integration.test_approvals import staff  # noqa: F401 (the fixture)
-from tests.integration.test_notify import Hook, hook  # noqa: F401 (the fixture)
 from tests.support.gateway import change_rows, gw_of, impersonate, login, set_user, whoami
+from tests.support.webhook import Hook
 
 
 async def visit_for_alice(client: TestClient) -> None:
@@ -26,7 +25,7 @@ async def visit_for_alice(client: TestClient) -> None:
     assert resp.status == 303
 
 
-async def test_buyer_sees_who_when_why_and_what(make_gateway, staff) -> None:  # noqa: F811
+async def test_buyer_sees_who_when_why_and_what(make_gateway, staff) -> None:
     """JSON and HTML: the CSR's name, the reason, four pages, the one state-changing action."""
     client = await make_gateway()
     await visit_for_alice(client)
@@ -48,7 +47,7 @@ async def test_buyer_sees_who_when_why_and_what(make_gateway, staff) -> None:  #
     assert "POST /cart/add" in html
 
 
-async def test_other_buyers_see_nothing_of_it(make_gateway, staff) -> None:  # noqa: F811
+async def test_other_buyers_see_nothing_of_it(make_gateway, staff) -> None:
     """buyer-bob's view is empty: visits are the buyer's own."""
     client = await make_gateway()
     await visit_for_alice(client)
@@ -59,7 +58,7 @@ async def test_other_buyers_see_nothing_of_it(make_gateway, staff) -> None:  # n
 
 @pytest.mark.parametrize(("features", "status"), [(["company_access"], 200), ([], 403)],
                          ids=["granted", "not-granted"])
-async def test_company_view_is_the_policys(make_gateway, staff, features: Any,  # noqa: F811
+async def test_company_view_is_the_policys(make_gateway, staff, features: Any,
                                            status: int) -> None:
     """scope=company lists the company's buyers' visits where the policy allows it."""
     client = await make_gateway()
@@ -90,7 +89,7 @@ async def test_not_for_the_csr_acting_as_the_buyer(make_gateway) -> None:
     (("start",), ["impersonation_started"]),
     (("end",), ["impersonation_finished"]),
 ], ids=["start-and-end", "start-only", "end-only"])
-async def test_notify_on_tells_the_company_at_the_start(make_gateway, hook: Hook,  # noqa: F811
+async def test_notify_on_tells_the_company_at_the_start(make_gateway, hook: Hook,
                                                         moments: Any, told: Any) -> None:
     """impersonation.notify_on: the webhook hears of the start as it happens, the end or both."""
     client = await make_gateway(impersonation={"notify_webhook": hook.url,

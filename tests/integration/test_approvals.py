@@ -2,62 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
 from gateway.directory.models import ApprovalRow
-from tests.integration.test_notify import Hook, hook  # noqa: F401 (the fixture)
-from tests.support.gateway import PASSWORD, audit_lines, change_rows, gw_of, login, set_user, whoami
+from tests.support.gateway import audit_lines, change_rows, gw_of, login, set_user, whoami
+from tests.support.webhook import Hook
 
 GUARDED = "buyer-bob"  # globex: csr-carol's, not csr-dave's
-
-
-class Staff:
-    """A second signed-in person on the same gateway, with a cookie jar of their own."""
-
-    def __init__(self, client: TestClient, session: ClientSession) -> None:
-        self.client, self.session, self.token = client, session, ""
-
-    def url(self, path: str) -> str:
-        return str(self.client.make_url(path))
-
-    async def login(self, username: str) -> Staff:
-        async with self.session.post(self.url("/_gateway/login"), data={
-                "username": username, "password": PASSWORD}, allow_redirects=False) as resp:
-            assert resp.status == 303
-        async with self.session.get(self.url("/_gateway/whoami")) as resp:
-            self.token = (await resp.json())["csrf_token"]
-        return self
-
-    async def decide(self, request_id: str, decision: str) -> tuple[int, dict[str, Any]]:
-        async with self.session.post(self.url(f"/_gateway/api/approvals/{request_id}/"
-                                              f"{decision}"),
-                                     headers={"X-CSRF-Token": self.token}) as resp:
-            return resp.status, await resp.json()
-
-    async def queue(self) -> list[dict[str, Any]]:
-        async with self.session.get(self.url("/_gateway/api/approvals")) as resp:
-            assert resp.status == 200
-            return list((await resp.json())["approvals"])
-
-
-@pytest.fixture
-async def staff() -> AsyncIterator[Any]:
-    sessions: list[ClientSession] = []
-
-    async def make(client: TestClient, username: str) -> Staff:
-        session = ClientSession(cookie_jar=CookieJar(unsafe=True))
-        sessions.append(session)
-        return await Staff(client, session).login(username)
-
-    yield make
-    for session in sessions:
-        await session.close()
 
 
 async def guarded_gateway(make_gateway: Any, **changes: Any) -> TestClient:
@@ -142,7 +97,7 @@ async def test_who_may_not_approve(make_gateway, staff, approver, status, reason
         (approver, reason, status)]
 
 
-async def test_approval_starts_once(make_gateway, staff, hook: Hook) -> None:  # noqa: F811
+async def test_approval_starts_once(make_gateway, staff, hook: Hook) -> None:
     """Approved: the CSR starts once; the next start files a new request; the webhook hears."""
     client = await guarded_gateway(make_gateway,
                                    impersonation={"notify_webhook": hook.url})

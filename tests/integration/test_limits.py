@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.core.settings import VolumeLimit
-from tests.integration.test_notify import Hook, hook  # noqa: F401 (the fixture)
 from tests.support.gateway import audit_lines, gw_of, impersonate, login, whoami
+from tests.support.webhook import Hook
 
 
 async def stop(client: TestClient) -> None:
@@ -62,7 +62,7 @@ CASES = [("buyers_per_hour", two_buyers, "limit_buyers_per_hour"),
 
 
 @pytest.mark.parametrize(("name", "steps", "reason"), CASES, ids=[c[0] for c in CASES])
-async def test_alert_lets_the_start_through_and_tells(make_gateway, hook: Hook,  # noqa: F811
+async def test_alert_lets_the_start_through_and_tells(make_gateway, hook: Hook,
                                                       name, steps, reason) -> None:
     """An alert limit passed: one audit line, the metric, the webhook; nothing refused."""
     client = await limited(make_gateway, VolumeLimit(name, 1, "alert"),

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.support.gateway import audit_lines, impersonate, login
-from tests.unit.test_masking import (
+from tests.support.masking import (
     CARD,
     CARD_MASKED,
     EMAIL,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import ROOT, audit_lines, gw_of, login
+from tests.support.gateway import audit_lines, edited_policies, gw_of, login
 
 
 @pytest.mark.parametrize(("old", "new"), [
@@ -21,7 +20,7 @@ async def test_evaluation_error_denies_and_is_audited(make_gateway, tmp_path: Pa
                                                      new: str) -> None:
     """An error while evaluating (or a rule that never ends) denies with policy_error, fast,
     and the audit line says so; nothing is forwarded."""
-    policies = _policies(tmp_path, old, new)
+    policies = edited_policies(tmp_path, old, new)
     if "runaway" in new:
         with (policies / "pages.polar").open("a") as fh:
             fh.write("\nrunaway(x) if runaway(x);\n")
@@ -35,10 +34,3 @@ async def test_evaluation_error_denies_and_is_audited(make_gateway, tmp_path: Pa
     assert line["policy_rev"] == gw_of(client).policy.rev
 
 
-def _policies(tmp_path: Path, old: str, new: str, file: str = "pages.polar") -> Path:
-    target = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", target, dirs_exist_ok=True)
-    path = target / file
-    assert old in path.read_text()
-    path.write_text(path.read_text().replace(old, new))
-    return target

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.core.domain import Impersonation
 from gateway.sessions.redis import RedisSessions
-from gateway.sessions.store import MemorySessions, new_session, touched
+from gateway.sessions.store import MemorySessions, new_session, touched, update
 from tests.support.gateway import impersonate, login, whoami
 
 
@@ -224,3 +224,46 @@ async def test_a_read_overlapping_an_invalidation_is_not_kept(redis_prefix: str)
     a.cache.put(session, changes)
     assert session.id not in a.cache.entries
     await a.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_swap_writes_only_over_the_copy_it_read(kind: str, redis_prefix: str) -> None:
+    """swap(old, new) writes only while `old` is what is stored; a newer copy is returned
+    unwritten, an ended session stays ended (None)."""
+    store = await _store(kind, redis_prefix)
+    session = new_session("csr-carol", 30, "127.0.0.1")
+    await store.save(session)
+    first = dataclasses.replace(session, auth_time=1.0)
+    assert await store.swap(session, first) == first
+    stale = dataclasses.replace(session, auth_time=2.0)  # made from the copy before `first`
+    assert await store.swap(session, stale) == first
+    assert await store.get_fresh(session.id) == first
+    await store.delete(session.id)
+    assert await store.swap(first, stale) is None
+    assert await store.get_fresh(session.id) is None
+    await store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_a_stale_touch_cannot_undo_a_mode_switch(kind: str, redis_prefix: str) -> None:
+    """A request that read the session before a switch to read mode and touches it after
+    (parallel requests of one page) leaves the switch in place; so does a refreshed provider
+    token: update() makes the change again on the newer copy."""
+    store = await _store(kind, redis_prefix)
+    imp = Impersonation("i1", "csr-carol", "buyer-alice", "T-1", time.time(), "/x", mode="write")
+    session = new_session("csr-carol", 30, "127.0.0.1", imp)
+    await store.save(session)
+    read_before = await store.get(session.id)
+    assert read_before is not None
+    switched = await update(store, session, lambda s: dataclasses.replace(
+        s, impersonation=dataclasses.replace(imp, mode="read")))
+    assert switched is not None and switched.impersonation is not None
+    late_touch = touched(read_before, read_before.last_seen + 30)
+    assert late_touch is not None
+    assert await store.swap(read_before, late_touch) == switched
+    later = await update(store, read_before, lambda s: dataclasses.replace(s, auth_time=9.0))
+    assert later is not None and later.auth_time == 9.0
+    stored = await store.get_fresh(session.id)
+    assert stored is not None and stored.impersonation is not None
+    assert stored.impersonation.mode == "read" and stored.auth_time == 9.0
+    await store.close()

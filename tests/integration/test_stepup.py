@@ -88,3 +88,64 @@ async def test_local_passwords_off(make_gateway, user: str, features: list[str],
         assert last["event"] == "login" and last["break_glass"] is True
     else:
         assert last["reason"] == "local_passwords_disabled"
+
+
+async def tag_mfa(client: TestClient, buyer: str) -> None:
+    from gateway.directory.service import DirectoryService
+
+    await DirectoryService(gw_of(client).directory).update_user(buyer, {"tags": ["mfa_required"]})
+
+
+async def test_password_again_never_satisfies_a_second_factor(gateway: TestClient) -> None:
+    """A start the policy says needs a second factor is refused (the local CSR has no
+    authenticator app: mfa_not_enrolled), and a password-only POST straight to the
+    re-authentication endpoint does not get around it."""
+    await login(gateway, "csr-carol")
+    await tag_mfa(gateway, "buyer-alice")
+    code, _page = await post_start(gateway, "T-MFA")
+    assert code == 403
+    assert await reauth(gateway, PASSWORD, "T-MFA") == 403
+    assert (await whoami(gateway))["acting_as"] is None
+    denied = [r for r in audit_lines(gateway) if r["event"] == "impersonation_denied"]
+    assert denied and denied[-1]["reason"] == "mfa_not_enrolled"
+    assert denied[-1]["user"] == "buyer-alice" and denied[-1]["csr"] == "csr-carol"
+    assert not [r for r in audit_lines(gateway) if r["event"] == "impersonation_start"]
+
+
+async def switch(client: TestClient, buyer: str, reason: str) -> tuple[int, str]:
+    token = (await whoami(client))["csrf_token"]
+    resp = await client.post("/_gateway/impersonate/switch", data={
+        "buyer": buyer, "reason": reason, "csrf_token": token}, allow_redirects=False)
+    return resp.status, await resp.text()
+
+
+async def test_a_switch_steps_up_like_a_start(gateway: TestClient) -> None:
+    """Switching to another buyer is a start: an old login asks for the password first,
+    the running impersonation goes on meanwhile, and after it the switch completes."""
+    await login(gateway, "csr-carol")
+    assert (await post_start(gateway, "T-1"))[0] == 303
+    await age_login(gateway, 11 * 60)
+    code, page = await switch(gateway, "buyer-bob", "T-SWITCH")
+    assert code == 200 and 'action="/_gateway/reauth"' in page
+    assert (await whoami(gateway))["acting_as"] == "buyer-alice"
+    token = (await whoami(gateway))["csrf_token"]
+    resp = await gateway.post("/_gateway/reauth", data={
+        "buyer": "buyer-bob", "reason": "T-SWITCH", "return_to": "/_gateway/select-user",
+        "password": PASSWORD, "csrf_token": token}, allow_redirects=False)
+    assert resp.status == 303
+    me = await whoami(gateway)
+    assert me["acting_as"] == "buyer-bob" and me["impersonation"]["reason"] == "T-SWITCH"
+    events = [(r["event"], r["user"]) for r in audit_lines(gateway)
+              if r["event"] in ("impersonation_start", "impersonation_stop")]
+    assert events == [("impersonation_start", "buyer-alice"),
+                      ("impersonation_stop", "buyer-alice"),
+                      ("impersonation_start", "buyer-bob")]
+
+
+async def test_a_switch_to_a_buyer_needing_mfa_keeps_the_running_one(gateway: TestClient
+                                                                    ) -> None:
+    await login(gateway, "csr-carol")
+    assert (await post_start(gateway, "T-1"))[0] == 303
+    await tag_mfa(gateway, "buyer-bob")
+    assert (await switch(gateway, "buyer-bob", "T-SWITCH"))[0] == 403
+    assert (await whoami(gateway))["acting_as"] == "buyer-alice"

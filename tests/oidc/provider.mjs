@@ -36,12 +36,15 @@ const provider = new Provider(issuer, {
   claims: { openid: ['sub'], profile: ['preferred_username', 'name', 'given_name', 'family_name'],
             email: ['email', 'email_verified'], groups: ['groups'], amr: null, acr: null },
   conformIdTokenClaims: false,
+  acrValues: ['silver', 'gold'],  // a user's acr (set through /test/user) is in the ID token
   features: { devInteractions: { enabled: false }, claimsParameter: { enabled: true }, backchannelLogout: { enabled: true },
               rpInitiatedLogout: { enabled: true } },
   pkce: { required: () => true },
   // everything here is on loopback, which the provider's SSRF guard refuses by design
   fetch: (url, options) => { delete options.dispatcher; return globalThis.fetch(url, options); },
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // every refresh rotates the token; a second use of a used one revokes the grant (theft)
+  rotateRefreshToken: true,
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: { IdToken: 3600, AccessToken: 3600, RefreshToken: 86400, Session: 86400, Grant: 86400 },
   async findAccount(ctx, id) {

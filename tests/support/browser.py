@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from tests.support.gateway import IN_CI, ROOT
@@ -88,3 +91,14 @@ async def log_in(page: object, base: str, username: str, password: str = "demo-p
     await page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
     await page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
     await page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
+
+
+async def audit_until(demo: Demo, event: str, count: int = 1) -> list[dict[str, Any]]:
+    """The demo flushes its audit every second: read until `event` is there `count` times."""
+    lines: list[dict[str, Any]] = []
+    for _ in range(50):
+        lines = [orjson.loads(x) for x in demo.audit.read_bytes().splitlines()]
+        if sum(r["event"] == event for r in lines) >= count:
+            break
+        await asyncio.sleep(0.1)
+    return lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,3 +213,13 @@ class Seen:
     def all(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k.lower().replace("_", "-") == name.lower()]
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def edited_policies(tmp_path: Path, old: str, new: str, file: str = "pages.polar") -> Path:
+    """A copy of the shipped policies with one text replaced (which must be there)."""
+    target = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", target, dirs_exist_ok=True)
+    path = target / file
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    return target

@@ -72,8 +72,8 @@ def _print(config: dict, seed: dict, policies: Path) -> None:
 
 def _reasons_disagree(config: dict, seed: dict, policies: Path) -> None:
     _replace(policies, "impersonation.polar",
-             '(why = "not_assigned" and not buyer.company in actor.assigned_companies)',
-             '(why = "not_assigned" and not buyer.company in actor.assigned_companies '
+             '(why = "not_assigned" and not actor.is_assigned(buyer.company))',
+             '(why = "not_assigned" and not actor.is_assigned(buyer.company) '
              'and 1 = 2)')
 
 

@@ -7,13 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config.load import ConfigError, load_settings, settings_from_text
-
-GOOD = """\
-pages:
-  storefront: {title: Storefront}
-routes:
-  - {path: /, page: storefront}
-"""
+from tests.support.configs import GOOD
 
 
 def test_shipped_config_loads() -> None:

@@ -13,6 +13,7 @@ from gateway.core.settings import HeaderNames
 from gateway.request.hygiene import (
     HeaderPolicy,
     client_address,
+    external_origin,
     reject_method_override,
     scrub_request_headers,
     scrub_response_headers,
@@ -107,3 +108,26 @@ def test_method_override_parameters_refused(query: str) -> None:
     """`_method` and friends in the query are refused."""
     with pytest.raises(BadRequest):
         reject_method_override(query)
+
+
+@pytest.mark.parametrize(("trusted", "headers", "expected"), [
+    (False, {}, "http://gw.internal:8080"),
+    (False, {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+     "http://gw.internal:8080"),
+    (True, {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example.com"},
+     "https://shop.example.com"),
+    (True, {"X-Forwarded-Proto": "HTTPS, http"}, "https://gw.internal:8080"),
+    (True, {"X-Forwarded-Host": "shop.example.com:8443, inner"},
+     "http://shop.example.com:8443"),
+    (True, {"Forwarded": 'for=1.2.3.4;proto=https;host="shop.example.com", for=10.0.0.1'},
+     "https://shop.example.com"),
+    (True, {"X-Forwarded-Proto": "javascript"}, "http://gw.internal:8080"),
+    (True, {"X-Forwarded-Host": "evil.example/path"}, "http://gw.internal:8080"),
+    (True, {"X-Forwarded-Host": "user@evil.example"}, "http://gw.internal:8080"),
+    (True, {"X-Forwarded-Host": "[::1]:8443"}, "http://[::1]:8443"),
+], ids=["untrusted-plain", "untrusted-ignored", "trusted-xf", "first-proto", "first-host",
+        "forwarded", "bad-proto", "host-with-path", "host-with-userinfo", "ipv6-host"])
+def test_external_origin(trusted: bool, headers: dict[str, str], expected: str) -> None:
+    """The redirect URI's origin believes forwarded scheme and host from trusted proxies
+    only, and only when they are a plain scheme and host."""
+    assert external_origin("http", "gw.internal:8080", CIMultiDict(headers), trusted) == expected

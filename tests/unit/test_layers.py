@@ -121,3 +121,18 @@ def test_local_import_checker(tmp_path: Path, source: str, reported: bool) -> No
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "mod.py").write_text(source)
     assert bool(_local_imports_without_reason(tmp_path / "pkg")) is reported
+
+
+def test_no_test_module_imports_another() -> None:
+    """Helpers live in tests/support and fixtures in tests/conftest.py: a test module that
+    imports another runs (and collects) that module's tests' set-up as a side effect."""
+    found = []
+    for path in sorted((ROOT / "tests").glob("*/test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                      for name in names
+                      if name.split(".")[:2] in (["tests", "unit"], ["tests", "integration"],
+                                                 ["tests", "e2e"])]
+    assert found == []

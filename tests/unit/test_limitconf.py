@@ -6,7 +6,7 @@ import pytest
 
 from gateway.config.load import ConfigError, settings_from_text
 from gateway.core.settings import VolumeLimit
-from tests.unit.test_config import GOOD
+from tests.support.configs import GOOD
 
 
 def test_limits_are_read() -> None:

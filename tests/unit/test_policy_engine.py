@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +13,13 @@ import pytest
 from gateway.config.load import load_settings
 from gateway.core.domain import Actor, Company, DirectorySnapshot, User
 from gateway.policy.engine import QUESTIONS, REFUSAL_RULE, PolicyEngine, PolicyLoadError, ask
-from gateway.policy.views import POLAR_CLASSES, PolarUser, polar_actor
+from gateway.policy.views import POLAR_CLASSES, POLAR_METHODS, PolarUser, polar_actor
 from tests.support.gateway import ROOT
 
 SECRET_WORDS = ("password", "hash", "secret", "token", "email", "mobile", "first_name",
                 "last_name", "account_number", "ip_fence")
 
 
-def _policies(tmp_path: Path, old: str, new: str, file: str = "pages.polar") -> Path:
-    target = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", target, dirs_exist_ok=True)
-    path = target / file
-    assert old in path.read_text()
-    path.write_text(path.read_text().replace(old, new))
-    return target
 
 
 def _engine(policies: Path = ROOT / "policies", consent: bool = False) -> PolicyEngine:
@@ -35,12 +27,24 @@ def _engine(policies: Path = ROOT / "policies", consent: bool = False) -> Policy
 
 
 def test_views_carry_no_secrets_and_no_methods() -> None:
-    """Polar sees data only: no secret or contact field on any class, no callable."""
+    """Polar sees data only: no secret or contact field on any class, no callable but the
+    declared questions, which answer from the view's own fields."""
     for name, cls in POLAR_CLASSES.items():
         fields = set(cls.__slots__)
         assert not [f for f in fields if any(w in f for w in SECRET_WORDS)], name
-        public = [a for a in dir(cls) if not a.startswith("_") and a not in fields]
+        public = [a for a in dir(cls) if not a.startswith("_") and a not in fields
+                  and a not in POLAR_METHODS]
         assert public == [], f"{name} exposes {public}"
+
+
+@pytest.mark.parametrize(("company", "expected"), [
+    ("acme", True), ("globex", True), ("initech", False), (None, False), ("", False)])
+def test_is_assigned_answers_like_the_list(company: str | None, expected: bool) -> None:
+    carol = User("csr-carol", "", kind="staff", groups=("CSR",),
+                 assigned_companies=("acme", "globex"))
+    for view in (PolarUser(carol), polar_actor(Actor(carol), None)):
+        assert view.is_assigned(company) is expected
+        assert (company in view.assigned_companies) is expected
 
 
 def test_reprs_show_usernames_only() -> None:
