@@ -19,7 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     CSRGW_UPSTREAM_URL=http://shop:8081 \
     CSRGW_DIRECTORY_URL=sqlite+aiosqlite:////var/lib/csr-gateway/directory.sqlite3 \
     CSRGW_SESSION_STORE=memory \
-    CSRGW_REDIS_URL=redis://redis:6379/0
+    CSRGW_REDIS_URL=redis://redis:6379/0 \
+    CSRGW_TOTP_KEY=
 COPY --from=build /opt/csr-gateway /opt/csr-gateway
 COPY deploy/docker/gateway.yaml /etc/csr-gateway/gateway.yaml
 COPY policies /etc/csr-gateway/policies

@@ -22,6 +22,7 @@ from gateway.core.settings import Settings
 from gateway.directory import Directory
 from gateway.directory.passwords import hasher_for
 from gateway.directory.revisions import RevisionBoard
+from gateway.directory.totp import SecondFactors
 from gateway.oidc.client import OidcLogin
 from gateway.oidc.flow import Once
 from gateway.pipeline import chain as pipeline
@@ -40,7 +41,9 @@ from gateway.services.assertion import AssertionSigner
 from gateway.services.ledger import make_ledger
 from gateway.services.metrics import Metrics
 from gateway.services.notify import Notifier
+from gateway.services.sealing import Sealer, load_key
 from gateway.services.throttle import LoginThrottle
+from gateway.services.totp import SecondFactor
 from gateway.sessions import redisconn
 from gateway.sessions.redis import RedisSessions
 from gateway.sessions.store import MemorySessions, SessionStore
@@ -55,6 +58,7 @@ from gateway.web import (
     ops,
     select_user,
     stepup,
+    totp,
 )
 from gateway.web import sso as oidc_pages
 
@@ -86,6 +90,12 @@ def audit_config(settings: Settings) -> AuditConfig:
                        redact_query_params=a.redact_query_params, redact_keys=a.redact_keys)
 
 
+def second_factor(settings: Settings, directory: Directory) -> SecondFactor:
+    key = load_key(settings.login.totp.secret_key, settings.state_dir)
+    return SecondFactor(SecondFactors(directory.sessions), Sealer(key),
+                        settings.login.totp.issuer, directory.hasher)
+
+
 async def build_gateway(settings: Settings) -> Gateway:
     """Everything validated and loaded before the port opens; any failure stops start-up."""
     policy = PolicyEngine(settings.policies_dir, policy_constants(settings))
@@ -105,6 +115,7 @@ async def build_gateway(settings: Settings) -> Gateway:
         header_policy=HeaderPolicy.default(header_names, settings.deny_headers,
                                            settings.trusted_proxies),
         templates=make_templates(), metrics=Metrics(),
+        second_factor=second_factor(settings, directory),
         throttle=LoginThrottle(settings.limits.login_failures_per_user,
                                settings.limits.login_failures_per_address,
                                settings.limits.login_window_seconds))
@@ -229,6 +240,7 @@ def add_routes(app: web.Application) -> None:
     g = "/_gateway"
     r.add_get(f"{g}/login", account.login_form)
     r.add_post(f"{g}/login", account.login)
+    r.add_post(f"{g}/login/code", account.login_code)
     r.add_post(f"{g}/logout", account.logout)
     r.add_get(f"{g}/whoami", account.whoami)
     r.add_get(f"{g}/oidc/start", oidc_pages.start)
@@ -236,6 +248,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post(f"{g}/oidc/backchannel-logout", oidc_pages.backchannel_logout)
     r.add_post(f"{g}/reauth", stepup.password_again)
     r.add_route("*", f"{g}/account", me.account)
+    r.add_post(f"{g}/account/totp", totp.manage)
     language.add_routes(app)
     r.add_route("*", f"{g}/activate", me.redeem_link)
     r.add_route("*", f"{g}/reset", me.redeem_link)

@@ -260,6 +260,16 @@ class ImpersonationLimit(Identity, Exchange, Verdict, Policed, total=False):
     mode: str
 
 
+class SecondFactorEvent(Person, Exchange, Verdict, total=False):
+    """a local account's authenticator app (TOTP) enrolled or disabled by its owner, reset by
+    an operator (`csr-gateway directory reset-totp`), its recovery codes renewed, or a
+    recovery code used at login or step-up"""
+
+    recovery_codes_left: int | None
+
+
+SecondFactorEventName = Literal["totp_enrolled", "totp_disabled", "totp_reset",
+                                "recovery_codes_renewed", "recovery_code_used"]
 ApprovalEventName = Literal["approval_requested", "approval_granted", "approval_denied",
                             "approval_expired"]
 Event = Literal["request", "login", "login_failed", "logout", "session_expired",
@@ -267,7 +277,9 @@ Event = Literal["request", "login", "login_failed", "logout", "session_expired",
                 "impersonation_end", "policy_reload", "policy_reload_failed", "admin_change",
                 "audit_start", "notification", "request_intent", "audit_resumed",
                 "impersonation_mode", "approval_requested", "approval_granted",
-                "approval_denied", "approval_expired", "impersonation_limit"]
+                "approval_denied", "approval_expired", "impersonation_limit",
+                "totp_enrolled", "totp_disabled", "totp_reset", "recovery_codes_renewed",
+                "recovery_code_used"]
 ImpersonationEvent = Literal["impersonation_start", "impersonation_stop", "impersonation_end",
                              "impersonation_mode"]
 
@@ -294,6 +306,11 @@ RECORDS: dict[str, type[Any]] = {
     "approval_denied": ApprovalEvent,
     "approval_expired": ApprovalEvent,
     "impersonation_limit": ImpersonationLimit,
+    "totp_enrolled": SecondFactorEvent,
+    "totp_disabled": SecondFactorEvent,
+    "totp_reset": SecondFactorEvent,
+    "recovery_codes_renewed": SecondFactorEvent,
+    "recovery_code_used": SecondFactorEvent,
 }
 EVENTS = tuple(RECORDS)
 
@@ -366,6 +383,21 @@ class Emit(Protocol):
     @overload
     def __call__(self, event: Literal["impersonation_limit"], /,
                  **fields: Unpack[ImpersonationLimit]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["totp_enrolled"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["totp_disabled"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["totp_reset"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["recovery_codes_renewed"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
+    @overload
+    def __call__(self, event: Literal["recovery_code_used"], /,
+                 **fields: Unpack[SecondFactorEvent]) -> Line: ...
 
 
 # Every key's meaning, one line each: the core keys in line order, then the others.
@@ -409,7 +441,7 @@ MEANINGS: dict[str, str] = {
     "websocket": "true on a request upgraded to a WebSocket",
     "detail": "human words, never secrets",
     "auth_method": "how the acting person authenticated: `password`, `oidc` or `totp` "
-                   "(password and an authenticator code)",
+                   "(a local password and an authenticator-app or recovery code)",
     "amr": "how the acting person authenticated, as RFC 8176 methods: the provider's `amr` "
            "claim (e.g. `[\"pwd\", \"otp\"]`), or `[\"pwd\", \"otp\"]` after the "
            "gateway's own password and authenticator code",
@@ -449,6 +481,7 @@ MEANINGS: dict[str, str] = {
               "values of each field were masked, e.g. `{\"card\": 2, \"email\": 1}`, `{}` when "
               "none were found",
     "unmasked": "the fields the policy's `unmask` let through, when any",
+    "recovery_codes_left": "unused recovery codes the account has after the event",
     "attempts": "deliveries of the webhook tried",
     "actions": "requests the CSR made during the impersonation",
 }

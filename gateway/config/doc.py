@@ -74,6 +74,17 @@ MEANINGS: dict[str, str] = {
                              "`pip install csr-gateway[otel]`); unset: the standard "
                              "`OTEL_EXPORTER_OTLP_ENDPOINT`, and without either no tracing",
     "tracing.service_name": "`service.name` of the gateway's spans",
+    "login.local_passwords": "the password form; `false`: only users with the feature "
+                             "`break_glass` may use it (audited `break_glass: true`); "
+                             "`login.oidc` is described in docs/sso.md",
+    "login.totp.issuer": "the name the authenticator app shows beside a local account's codes "
+                         "(no colon)",
+    "login.totp.secret_key": "base64 of 32 random bytes (`openssl rand -base64 32`) sealing "
+                             "the authenticator-app secrets in the directory (AES-256-GCM); "
+                             "`${CSRGW_TOTP_KEY}` in the deploy files; unset or empty: a key "
+                             "generated once into `state_dir/totp.key`. Every replica needs "
+                             "the same key, and a lost key means every enrolment must be reset "
+                             "(`csr-gateway directory reset-totp USER`)",
     "host": "listen address (`listen.host` in the file)",
     "port": "listen port, 1-65535 (`listen.port` in the file)",
     "workers": "processes sharing the port (`SO_REUSEPORT`); use Redis sessions with more than one",
@@ -197,6 +208,9 @@ def _rows() -> list[tuple[str, Any]]:
         instance = cls()
         rows += [(f"{section}.{f.name}", getattr(instance, f.name))
                  for f in dataclasses.fields(cls)]
+    rows.append(("login.local_passwords", defaults.login.local_passwords))
+    rows += [(f"login.totp.{f.name}", getattr(defaults.login.totp, f.name))
+             for f in dataclasses.fields(defaults.login.totp)]
     masking = defaults.masking  # its own parser (config/masking.py): nested rules
     rows += [(f"masking.{f.name}", getattr(masking, f.name) or None)
              for f in dataclasses.fields(masking)]

@@ -29,10 +29,12 @@ from gateway.core.settings import (
     RouteSpec,
     SessionSettings,
     Settings,
+    TotpSettings,
     TracingSettings,
     UpstreamSettings,
 )
 from gateway.request import routes as routing
+from gateway.services import sealing
 from gateway.services.assertion import MIN_HS256_SECRET
 
 SECTIONS: dict[str, type] = {
@@ -200,8 +202,17 @@ def _check_impersonation(src: Source, imp: ImpersonationSettings,
 
 
 def _login(src: Source, raw: dict[str, Any], base: Path) -> LoginSettings:
-    plain = {k: v for k, v in raw.items() if k != "oidc"}
+    plain = {k: v for k, v in raw.items() if k not in ("oidc", "totp")}
     fields = _fields(src, ("login",), LoginSettings, plain, base)
+    totp = raw.get("totp")
+    if totp is not None and not isinstance(totp, dict):
+        src.problem(("login", "totp"), "must be a mapping")
+    elif totp is not None:
+        values = _fields(src, ("login", "totp"), TotpSettings, totp, base)
+        if not values.get("secret_key"):  # `${CSRGW_TOTP_KEY}` set empty: generated
+            values.pop("secret_key", None)
+        fields["totp"] = TotpSettings(**values)
+        _check_totp(src, fields["totp"])
     oidc = raw.get("oidc")
     if oidc is not None and not isinstance(oidc, dict):
         src.problem(("login", "oidc"), "must be a mapping")
@@ -210,6 +221,17 @@ def _login(src: Source, raw: dict[str, Any], base: Path) -> LoginSettings:
         fields["oidc"] = OidcSettings(**_fields(src, ("login", "oidc"), OidcSettings, oidc,
                                                 base))
     return LoginSettings(**fields)
+
+
+def _check_totp(src: Source, totp: TotpSettings) -> None:
+    """The issuer is the label's prefix in the authenticator app (a colon would split it);
+    the sealing key must be 32 random bytes, so a short or mistyped one never starts."""
+    if not totp.issuer.strip() or ":" in totp.issuer:
+        src.problem(("login", "totp", "issuer"), "must be non-empty text without a colon")
+    if totp.secret_key is not None:
+        problem = sealing.key_problem(totp.secret_key)
+        if problem:
+            src.problem(("login", "totp", "secret_key"), problem)
 
 
 def _http_url(text: str) -> bool:

@@ -105,6 +105,14 @@ REASONS: dict[str, str] = {
     "step_up_stale": "the re-authentication the provider returned is not fresh",
     "step_up_other_user": "a different person re-authenticated than the one logged in",
     "mfa_required": "the policy asks for a second factor before acting for this buyer",
+    "mfa_not_enrolled": "a second factor is required but the local account has no "
+                        "authenticator app set up (enrol on the account page)",
+    "totp_invalid": "the authenticator-app or recovery code is wrong",
+    "totp_replayed": "an authenticator-app code already used (the same time step)",
+    "recovery_used": "a recovery code that was already used",
+    "totp_pending_expired": "the second login page's state is forged, expired (5 minutes) or "
+                            "from another address",
+    "totp_enrolled_already": "an authenticator app is set up already; disable it first",
     # four-eyes approval and volume limits
     "approval_pending": "the start waits for another person's approval (a request was filed)",
     "self_approval": "a CSR tried to decide their own approval request (refused whatever the "
@@ -197,6 +205,17 @@ SENTENCES: dict[str, str] = {
                                     "shortly."),
     "dependency_unavailable": N_("A service the gateway needs is down; try again shortly."),
     "unavailable": N_("The gateway cannot serve this right now; try again shortly."),
+    "mfa_not_enrolled": N_("Acting for this buyer needs a second factor; set up an "
+                           "authenticator app on your account page, then try again."),
+    "totp_invalid": N_("The code is wrong; enter the current code of your authenticator app "
+                       "or an unused recovery code."),
+    "totp_replayed": N_("This code was used already; wait for the next code of your "
+                        "authenticator app."),
+    "recovery_used": N_("This recovery code was used already; each one works once."),
+    "totp_pending_expired": N_("The login took too long; enter your username and password "
+                               "again."),
+    "totp_enrolled_already": N_("An authenticator app is set up already; turn it off first "
+                                "to set up another one."),
     "invalid_link": N_("This link is unknown, already used or expired; ask for a new one."),
     "no_such_user": N_("There is no such user; check the name in the Users list."),
     "no_such_group": N_("There is no such group; check the name in the Groups list."),

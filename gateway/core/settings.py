@@ -178,9 +178,18 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class TotpSettings:
+    """The authenticator-app second factor of local accounts (login.totp)."""
+
+    issuer: str = "csr-gateway"  # the label the authenticator app shows
+    secret_key: str | None = None  # base64 of 32 bytes; unset: generated in state_dir
+
+
+@dataclass(frozen=True)
 class LoginSettings:
     local_passwords: bool = True
     oidc: OidcSettings | None = None
+    totp: TotpSettings = field(default_factory=TotpSettings)
 
 
 @dataclass(frozen=True)

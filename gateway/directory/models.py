@@ -104,3 +104,28 @@ class ApprovalRow(Base):
     approver: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class TotpRow(Base):
+    """A local account's authenticator-app secret, sealed; enabled once confirmed."""
+
+    __tablename__ = "totp_credentials"
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"),
+                                          primary_key=True)
+    secret_sealed: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)
+    enabled_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: enrolling
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)  # replay guard
+
+
+class RecoveryCodeRow(Base):
+    """One single-use recovery code, argon2-hashed like a password."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username", ondelete="CASCADE"),
+                                          index=True)
+    hint: Mapped[str] = mapped_column(String(4))  # the code's first letters: one hash to check
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -18,6 +18,7 @@ from gateway.services.assertion import AssertionSigner
 from gateway.services.metrics import Metrics
 from gateway.services.notify import Notifier
 from gateway.services.throttle import LoginThrottle
+from gateway.services.totp import SecondFactor
 from gateway.sessions.store import SessionStore
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class Gateway:
     header_policy: HeaderPolicy
     templates: jinja2.Environment
     metrics: Metrics
+    second_factor: SecondFactor  # TOTP and recovery codes of local accounts
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     notifier: Notifier | None = None
     client: aiohttp.ClientSession | None = None  # WebSockets and webhooks

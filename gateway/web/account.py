@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from gateway.core.domain import User
 from gateway.core.errors import Forbidden, GatewayError, TooManyRequests, Unauthenticated
 from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate, check_fence, load_session
@@ -14,10 +15,12 @@ from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
 from gateway.runtime.impersonation import clear_upstream_cookies, record_end, set_session_cookie
 from gateway.runtime.responses import render, safe_next, see_other, wants_json
+from gateway.services.totp import GOOD
 from gateway.sessions.store import new_session
 from gateway.web.forms import read_fields
 from gateway.web.provider import base_url
 from gateway.web.sso import login_page_values
+from gateway.web.totp import LOCAL_MFA, code_refusal, recovery_used
 
 BREAK_GLASS = "break_glass"  # the user feature that keeps a password when SSO is required
 
@@ -58,31 +61,82 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not gw.settings.login.local_passwords and not break_glass:
         _failed(gw, ctx, username, "local_passwords_disabled", 403)
         raise Forbidden("local_passwords_disabled", "Sign in with your identity provider.")
+    if await gw.second_factor.enabled(user.username):  # no session until the code is right
+        pending = gw.second_factor.pending_for(user.username, target, ctx.client_ip,
+                                               break_glass)
+        ctx.allow(gw.policy.rev)
+        return _ask_code(request, gw.second_factor.seal_pending(pending))
+    return await _signed_in(request, gw, ctx, user, target, "password", (), break_glass)
+
+
+async def _signed_in(request: web.Request, gw: Gateway, ctx: RequestContext, user: User,
+                     target: str, method: str, amr: tuple[str, ...],
+                     break_glass: bool) -> web.StreamResponse:
     gw.throttle.succeeded(user.username)
     old = await load_session(request, gw)
     if old is not None:
         await gw.sessions.delete(old.id)  # a fresh id on every login: no session fixation
     session = dataclasses.replace(new_session(user.username, user.idle_minutes, ctx.client_ip),
-                                  auth_method="password", auth_time=time.time())
+                                  auth_method=method, auth_time=time.time(), amr=amr)
     await gw.sessions.save(session)
     ctx.session = session
     ctx.allow(gw.policy.rev)
     gw.audit.emit("login", request_id=ctx.request_id, user=user.username, actor=user.username,
                   company=user.company, reason="ok", decision="allow", client_ip=ctx.client_ip,
-                  method=ctx.method, path=ctx.path, status=303, auth_method="password",
-                  break_glass=True if break_glass else None)
+                  method=ctx.method, path=ctx.path, status=303, auth_method=method,
+                  amr=list(amr) or None, break_glass=True if break_glass else None)
     response = see_other(target)
     set_session_cookie(response, gw, session)
     clear_upstream_cookies(response, gw)
     return response
 
 
-def _failed(gw: Gateway, ctx: RequestContext, username: str, why: str, status: int) -> None:
+def _ask_code(request: web.Request, pending: str, failed: str | None = None,
+              status: int = 200) -> web.StreamResponse:
+    """The second page: the password was right, the authenticator's code is next."""
+    if wants_json(request):
+        body = {"second_factor": "totp", "pending": pending, "failed": failed}
+        return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+    return render(request, "login_code.html", status=status, pending=pending, failed=failed)
+
+
+async def login_code(request: web.Request) -> web.StreamResponse:
+    """POST /_gateway/login/code: the code (or a recovery code) after the right password."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    ctx.page, ctx.action = "login", "code"
+    fields = await read_fields(request)
+    token = fields.get("pending", "")
+    pending = gw.second_factor.open_pending(token, ctx.client_ip) if token else None
+    if pending is None:
+        _failed(gw, ctx, "", "totp_pending_expired", 401, "totp")
+        raise Unauthenticated("totp_pending_expired", "Log in again.")
+    name = pending.username
+    wait = gw.throttle.retry_after(name, ctx.client_ip)
+    if wait:
+        _failed(gw, ctx, name, "throttled", 429, "totp")
+        raise TooManyRequests("throttled", detail=f"retry after {wait}s")
+    user = gw.directory.snapshot.user(name)
+    if user is None or not user.active:
+        _failed(gw, ctx, name, "account_inactive", 403, "totp")
+        raise Forbidden("account_inactive")
+    outcome = await gw.second_factor.check(name, fields.get("code", ""))
+    if outcome not in GOOD:
+        gw.throttle.failed(name, ctx.client_ip)
+        _failed(gw, ctx, name, outcome, 401, "totp")
+        return _ask_code(request, token, gettext(code_refusal(outcome)), 401)
+    if outcome == "recovery":
+        await recovery_used(gw, ctx, name)
+    return await _signed_in(request, gw, ctx, user, pending.next, "totp", LOCAL_MFA,
+                            pending.break_glass)
+
+
+def _failed(gw: Gateway, ctx: RequestContext, username: str, why: str, status: int,
+            method: str = "password") -> None:
     ctx.deny(why)
     gw.audit.emit("login_failed", request_id=ctx.request_id, user=username or None,
                   actor=username or None, reason=why, decision="deny",
                   client_ip=ctx.client_ip, method=ctx.method, path=ctx.path, status=status,
-                  auth_method="password")
+                  auth_method=method)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

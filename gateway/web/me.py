@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.core import i18n
+from gateway.core.domain import Actor
 from gateway.core.i18n import N_, gettext
 from gateway.directory.invitations import MIN_PASSWORD, Invitations
 from gateway.pipeline.authn import authenticate
@@ -37,12 +40,29 @@ async def account(request: web.Request) -> web.StreamResponse:
         error = await _change_password(request, actor.user.username, fields)
         message = None if error else gettext("Your password was changed.")
     ctx.allow(gw.policy.rev)
+    return await render_account(request, actor, status=400 if error else 200,
+                                message=message, error=error)
+
+
+async def render_account(request: web.Request, actor: Actor, status: int = 200,
+                         **values: Any) -> web.StreamResponse:
+    """The account page with its sections; `values` fills the one a POST just answered."""
+    gw, ctx = request.app[GATEWAY], request[CTX]
+    assert ctx.session is not None
+    name = actor.user.username
     mine = [describe(s) | {"current": s.id == ctx.session.id}
-            for s in await gw.sessions.all() if s.username == actor.user.username]
-    return render(request, "account.html", me=actor.user, sessions=mine, message=message,
-                  error=error, min_password=MIN_PASSWORD, languages=i18n.LANGUAGES,
-                  language_saved=request.query.get("language") == "saved",
-                  status=400 if error else 200)
+            for s in await gw.sessions.all() if s.username == name]
+    factor = gw.second_factor
+    enabled = await factor.enabled(name)
+    defaults: dict[str, Any] = {
+        "message": None, "error": None, "totp_enabled": enabled,
+        "recovery_left": await factor.codes_left(name) if enabled else 0,
+        "totp_message": None, "totp_error": None, "enrol": None, "recovery_codes": None,
+        "sso_user": ctx.session.idp is not None}
+    return render(request, "account.html", me=actor.user, sessions=mine,
+                  min_password=MIN_PASSWORD, languages=i18n.LANGUAGES,
+                  language_saved=request.query.get("language") == "saved", status=status,
+                  **(defaults | values))
 
 
 async def _change_password(request: web.Request, username: str,

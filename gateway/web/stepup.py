@@ -12,17 +12,21 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.core.domain import Actor
 from gateway.core.errors import Forbidden, TooManyRequests, Unauthenticated
 from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate
 from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
+from gateway.runtime.impersonation import as_self
 from gateway.runtime.mfa import has_second_factor
-from gateway.runtime.responses import render
+from gateway.runtime.responses import render, wants_json
+from gateway.services.totp import GOOD
 from gateway.sessions.store import Session, update
 from gateway.web.forms import check_csrf, read_fields
-from gateway.web.impersonate import begin
+from gateway.web.impersonate import begin, needs_second_factor
 from gateway.web.provider import new_flow, proof_of, redirect_to_provider
+from gateway.web.totp import LOCAL_MFA, code_refusal, recovery_used
 
 STALE = "step_up_stale"  # the provider answered without a fresh authentication
 
@@ -44,10 +48,27 @@ async def demand(request: web.Request, gw: Gateway, ctx: RequestContext, session
         flow = dataclasses.replace(new_flow("/", purpose="step_up", buyer=buyer,
                                             reason=reason, return_to=return_to), mfa=mfa)
         return await redirect_to_provider(request, gw, flow, fresh_login=True)
-    if mfa:  # local accounts have no second factor the gateway could check yet
-        raise Forbidden("mfa_required", "Acting as this buyer needs multi-factor sign-in.")
+    if mfa and not await gw.second_factor.enabled(session.username):
+        return not_enrolled(request, gw, ctx, session.username, buyer, reason)
     return render(request, "reauth.html", buyer=buyer, reason=reason, return_to=return_to,
-                  failed=None)
+                  failed=None, mfa=mfa)
+
+
+def not_enrolled(request: web.Request, gw: Gateway, ctx: RequestContext, csr: str,
+                 buyer: str, reason: str) -> web.StreamResponse:
+    """A local account without an authenticator app cannot prove a second factor: enrol."""
+    ctx.deny("mfa_not_enrolled", gw.policy.rev)
+    found = gw.directory.snapshot.user(buyer)
+    gw.audit.emit("impersonation_denied", request_id=ctx.request_id, user=buyer or None,
+                  actor=csr, csr=csr, company=found.company if found else None,
+                  method=ctx.method, path=ctx.path, decision="deny", reason="mfa_not_enrolled",
+                  status=403, client_ip=ctx.client_ip, policy_rev=gw.policy.rev,
+                  impersonation_reason=reason or None)
+    if wants_json(request):
+        raise Forbidden("mfa_not_enrolled", "Set up an authenticator app on your account page "
+                        "(/_gateway/account) first.")
+    return render(request, "reauth.html", status=403, buyer="", reason="", return_to="",
+                  failed=None, mfa=True, not_enrolled=True)
 
 
 async def after_provider(request: web.Request, gw: Gateway, ctx: RequestContext,
@@ -89,10 +110,33 @@ async def password_again(request: web.Request) -> web.StreamResponse:
                       method=ctx.method, path=ctx.path, status=401, auth_method="password",
                       detail="step-up before impersonation")
         return render(request, "reauth.html", status=401, buyer=buyer, reason=reason,
-                      return_to=return_to, failed=gettext("Wrong password."))
-    gw.throttle.succeeded(name)
+                      return_to=return_to, failed=gettext("Wrong password."),
+                      mfa=_needs_code(gw, actor, buyer, ctx.session))
     session = dataclasses.replace(ctx.session, auth_method="password", auth_time=time.time())
+    if _needs_code(gw, actor, buyer, ctx.session) or fields.get("code"):
+        outcome = await gw.second_factor.check(name, fields.get("code", ""))
+        if outcome == "mfa_not_enrolled":
+            return not_enrolled(request, gw, ctx, name, buyer, reason)
+        if outcome not in GOOD:
+            gw.throttle.failed(name, ctx.client_ip)
+            ctx.deny(outcome)
+            gw.audit.emit("login_failed", request_id=ctx.request_id, user=name, actor=name,
+                          reason=outcome, decision="deny", client_ip=ctx.client_ip,
+                          method=ctx.method, path=ctx.path, status=401, auth_method="totp",
+                          detail="step-up before impersonation")
+            return render(request, "reauth.html", status=401, buyer=buyer, reason=reason,
+                          return_to=return_to, mfa=True, failed=gettext(code_refusal(outcome)))
+        if outcome == "recovery":
+            await recovery_used(gw, ctx, name)
+        session = dataclasses.replace(session, auth_method="totp", amr=LOCAL_MFA)
+    gw.throttle.succeeded(name)
     return await _continue(request, gw, ctx, session, buyer, reason, return_to)
+
+
+def _needs_code(gw: Gateway, actor: Actor, buyer: str, session: Session) -> bool:
+    """Decided here again, never from the form: a password alone never passes an MFA start."""
+    user = gw.directory.snapshot.user(buyer)
+    return user is not None and needs_second_factor(gw, as_self(actor), user, session)
 
 
 async def _continue(request: web.Request, gw: Gateway, ctx: RequestContext, session: Session,

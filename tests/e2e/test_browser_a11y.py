@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from playwright.async_api import expect
 
@@ -19,9 +20,13 @@ VIEWPORTS = {"1280": {"width": 1280, "height": 900}, "390": {"width": 390, "heig
 LOCALES = {"en": "en-US", "de": "de-DE"}
 WORDS = {  # what the walk clicks and types into, in each language
     "en": {"username": "Username", "password": "Password", "login": "Log in",
-           "continue": "Continue", "as_alice": "Log in as Alice Anders"},
+           "continue": "Continue", "as_alice": "Log in as Alice Anders",
+           "totp_setup": "Set up an authenticator app", "totp_code": "Code from the app",
+           "totp_on": "Turn on"},
     "de": {"username": "Benutzername", "password": "Passwort", "login": "Anmelden",
-           "continue": "Weiter", "as_alice": "Als Alice Anders anmelden"},
+           "continue": "Weiter", "as_alice": "Als Alice Anders anmelden",
+           "totp_setup": "Authenticator-App einrichten", "totp_code": "Code aus der App",
+           "totp_on": "Einschalten"},
 }
 
 
@@ -68,8 +73,9 @@ ADMIN_PAGES = [("", "admin-index"), ("users", "admin-users"),
 @pytest.mark.parametrize("width", sorted(VIEWPORTS))
 async def test_every_gateway_page_passes_axe(stepup_demo: Demo, browser, width: str,  # noqa: F811
                                              lang: str) -> None:
-    """Login, errors, Select User, reauth, the banner on a shop page, account, whoami and
-    every admin page: no serious or critical axe violation; `<html lang>` is the language."""
+    """Login, errors, Select User, reauth, the banner on a shop page, account (and its
+    authenticator-app set-up and recovery codes), the login's code page, whoami and every
+    admin page: no serious or critical axe violation; `<html lang>` is the language."""
     base, words = stepup_demo.base, WORDS[lang]
     context = await browser.new_context(viewport=VIEWPORTS[width], locale=LOCALES[lang],
                                         bypass_csp=True, is_mobile=width == "390")
@@ -90,10 +96,20 @@ async def test_every_gateway_page_passes_axe(stepup_demo: Demo, browser, width: 
     await walk.visit(f"{base}/_gateway/select-user", "select-user-acting")
     await walk.visit(f"{base}/account/password", "error-sensitive-page")
     await walk.visit(f"{base}/_gateway/account", "account")
+    await page.get_by_role("button", name=words["totp_setup"]).click()
+    await walk.check("account-totp-enrol")
+    secret = await page.locator("#totp-secret").get_attribute("data-secret")
+    await page.get_by_label(words["totp_code"]).fill(pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name=words["totp_on"]).click()
+    await expect(page.locator("#recovery-codes li")).to_have_count(10)
+    await walk.check("account-totp-codes")
     # whoami answers JSON (the contract); the title and lang of the page around it are
     # chromium's own JSON viewer, so only those two document rules are left out there
     await walk.visit(f"{base}/_gateway/whoami", "whoami",
                      not_ours=("document-title", "html-has-lang"))
+    await context.clear_cookies()
+    await _log_in(page, base, words, "csr-carol")  # enrolled now: the code page
+    await walk.check("login-code")
     await context.clear_cookies()
     await _log_in(page, base, words, "admin-ann")
     for path, name in ADMIN_PAGES:

@@ -97,8 +97,9 @@ async def tag_mfa(client: TestClient, buyer: str) -> None:
 
 
 async def test_password_again_never_satisfies_a_second_factor(gateway: TestClient) -> None:
-    """A start the policy says needs a second factor is refused, and a password-only POST
-    straight to the re-authentication endpoint does not get around it."""
+    """A start the policy says needs a second factor is refused (the local CSR has no
+    authenticator app: mfa_not_enrolled), and a password-only POST straight to the
+    re-authentication endpoint does not get around it."""
     await login(gateway, "csr-carol")
     await tag_mfa(gateway, "buyer-alice")
     code, _page = await post_start(gateway, "T-MFA")
@@ -106,7 +107,7 @@ async def test_password_again_never_satisfies_a_second_factor(gateway: TestClien
     assert await reauth(gateway, PASSWORD, "T-MFA") == 403
     assert (await whoami(gateway))["acting_as"] is None
     denied = [r for r in audit_lines(gateway) if r["event"] == "impersonation_denied"]
-    assert denied and denied[-1]["reason"] == "mfa_required"
+    assert denied and denied[-1]["reason"] == "mfa_not_enrolled"
     assert denied[-1]["user"] == "buyer-alice" and denied[-1]["csr"] == "csr-carol"
     assert not [r for r in audit_lines(gateway) if r["event"] == "impersonation_start"]
 
