@@ -182,10 +182,12 @@ async def _checked_start(request: web.Request, gw: Gateway, ctx: RequestContext,
     me = impersonation.as_self(actor) if switching else actor
     buyer_name, reason = fields.get("buyer", "").strip(), clean_reason(fields.get("reason", ""))
     buyer = check_start(gw, ctx, me, buyer_name, reason)
-    mfa = needs_second_factor(gw, me, buyer, ctx.session)
-    if mfa or not stepup.fresh_enough(gw, ctx.session):
+    wanted = gw.policy.requires_mfa(me, buyer, gw.directory.snapshot)
+    if needs_second_factor(gw, me, buyer, ctx.session) or \
+            not stepup.fresh_enough(gw, ctx.session):
+        # a step-up for a start that needs MFA proves the second factor again too
         return await stepup.demand(request, gw, ctx, ctx.session, buyer_name, reason, back,
-                                   mfa=mfa)
+                                   mfa=wanted)
     return await begin(request, gw, ctx, me, buyer_name, reason, back)
 
 

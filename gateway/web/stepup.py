@@ -111,9 +111,12 @@ async def password_again(request: web.Request) -> web.StreamResponse:
                       detail="step-up before impersonation")
         return render(request, "reauth.html", status=401, buyer=buyer, reason=reason,
                       return_to=return_to, failed=gettext("Wrong password."),
-                      mfa=_needs_code(gw, actor, buyer, ctx.session))
-    session = dataclasses.replace(ctx.session, auth_method="password", auth_time=time.time())
-    if _needs_code(gw, actor, buyer, ctx.session) or fields.get("code"):
+                      mfa=_needs_code(gw, actor, buyer,
+                                      dataclasses.replace(ctx.session, amr=(), acr="")))
+    # the proof is made anew: a second factor shown at login counts no more
+    session = dataclasses.replace(ctx.session, auth_method="password", auth_time=time.time(),
+                                  amr=(), acr="")
+    if _needs_code(gw, actor, buyer, session) or fields.get("code"):
         outcome = await gw.second_factor.check(name, fields.get("code", ""))
         if outcome == "mfa_not_enrolled":
             return not_enrolled(request, gw, ctx, name, buyer, reason)

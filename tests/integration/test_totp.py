@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from typing import Any
@@ -321,3 +322,24 @@ async def test_totp_login_satisfies_requires_mfa(enrolled: tuple[TestClient, str
     assert await send_code(client, await password_step(client), code_at(secret, 0)) == 303
     assert (await start(client, "T-11"))[0] == 303
     assert (await whoami(client))["acting_as"] == "buyer-alice"
+
+
+@pytest.mark.parametrize(("with_code", "status", "acting"), [
+    (True, 303, "buyer-alice"), (False, 401, None)], ids=["code-again", "password-only"])
+async def test_a_stale_totp_login_proves_the_code_again(
+        enrolled: tuple[TestClient, str, list[str]], with_code: bool, status: int,
+        acting: str | None) -> None:
+    """Past step_up_minutes the second factor shown at login counts no more: the step-up of
+    a guarded start asks for password and code again, and the password alone is refused."""
+    client, secret, _ = enrolled
+    await mfa_buyer(client)
+    assert await send_code(client, await password_step(client), code_at(secret, 0)) == 303
+    gw = gw_of(client)
+    for session in await gw.sessions.all():
+        await gw.sessions.save(dataclasses.replace(session, auth_time=session.auth_time - 3600))
+    code, page = await start(client, "T-12")
+    assert code == 200 and 'name="code"' in page
+    await forget_last_step(client)
+    fields = {"password": PASSWORD, **({"code": code_at(secret, 0)} if with_code else {})}
+    assert await reauth(client, "T-12", **fields) == status
+    assert (await whoami(client))["acting_as"] == acting
