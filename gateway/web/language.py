@@ -6,11 +6,8 @@ from aiohttp import web
 
 from gateway.core import i18n
 from gateway.core.errors import BadRequest
-from gateway.pipeline.authn import authenticate
-from gateway.runtime.context import CTX
-from gateway.runtime.gateway import GATEWAY
 from gateway.runtime.responses import see_other
-from gateway.web.forms import check_csrf, read_fields
+from gateway.web.forms import signed_in_post
 
 ACCOUNT = "/_gateway/account"
 
@@ -18,12 +15,8 @@ ACCOUNT = "/_gateway/account"
 async def set_language(request: web.Request) -> web.StreamResponse:
     """POST `language` ("" follows the browser): stored on the user, back to the account
     page in the new language. Always the real person's setting, even while impersonating."""
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None and ctx.session is not None
-    ctx.page, ctx.action, ctx.state_changing = "gateway_account", "change_language", True
-    fields = await read_fields(request)
-    check_csrf(request, ctx.session, fields)
+    gw, ctx, actor, fields = await signed_in_post(request, "gateway_account",
+                                                  "change_language")
     chosen = fields.get("language", "")
     if chosen and chosen not in i18n.LANGUAGES:
         raise BadRequest("bad_request", i18n.N_("There is no such language; choose one from "

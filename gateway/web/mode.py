@@ -5,13 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.core.errors import GatewayError
-from gateway.pipeline.authn import authenticate
 from gateway.runtime import impersonation_mode
-from gateway.runtime.context import CTX
-from gateway.runtime.gateway import GATEWAY
 from gateway.runtime.impersonation import recheck
 from gateway.runtime.responses import back_link, safe_next, see_other, wants_json
-from gateway.web.forms import check_csrf, read_fields
+from gateway.web.forms import signed_in_post
 from gateway.web.impersonate import clean_reason
 
 
@@ -24,12 +21,7 @@ class NotImpersonating(GatewayError):
 async def switch_mode(request: web.Request) -> web.StreamResponse:
     """Form or JSON (`mode`, `reason`, `csrf_token`): 303 back to the page (`return_to`,
     local only) for a form, `{"mode", "impersonation"}` for JSON."""
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None and ctx.session is not None
-    fields = await read_fields(request)
-    check_csrf(request, ctx.session, fields)
-    ctx.page, ctx.action, ctx.state_changing = "impersonation_mode", "switch", True
+    gw, ctx, actor, fields = await signed_in_post(request, "impersonation_mode", "switch")
     if actor.impersonation is None or actor.acting_as is None:
         raise NotImpersonating()
     actor = await recheck(gw, ctx, actor)

@@ -15,7 +15,7 @@ from gateway.runtime.context import CTX, RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
 from gateway.runtime.responses import render, see_other
 from gateway.web import stepup
-from gateway.web.forms import check_csrf, read_fields
+from gateway.web.forms import signed_in_post
 from gateway.web.impersonate import (
     SELECT_USER,
     begin,
@@ -141,20 +141,8 @@ async def buyers_api(request: web.Request) -> web.StreamResponse:
     }, headers={"Cache-Control": "no-store"})
 
 
-async def _posted(request: web.Request, action: str
-                  ) -> tuple[Gateway, RequestContext, Actor, dict[str, str]]:
-    """A signed-in POST of this page: its fields, once the CSRF token matched."""
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None and ctx.session is not None
-    fields = await read_fields(request)
-    check_csrf(request, ctx.session, fields)
-    ctx.page, ctx.action, ctx.state_changing = "select_user", action, True
-    return gw, ctx, actor, fields
-
-
 async def start(request: web.Request) -> web.StreamResponse:
-    gw, ctx, actor, fields = await _posted(request, "submit")
+    gw, ctx, actor, fields = await signed_in_post(request, "select_user", "submit")
     back = return_target(fields.get("return_to") or _referer_path(request), SELECT_USER)
     return await _checked_start(request, gw, ctx, actor, fields, back, switching=False)
 
@@ -164,7 +152,7 @@ async def switch(request: web.Request) -> web.StreamResponse:
     and start for the chosen one, each audited, the reason asked again, the step-up and the
     second factor demanded as for any start. Checked before the stop, so a refused switch
     keeps the running impersonation."""
-    gw, ctx, actor, fields = await _posted(request, "submit")
+    gw, ctx, actor, fields = await signed_in_post(request, "select_user", "submit")
     assert ctx.session is not None
     imp = ctx.session.impersonation
     back = (imp.return_to or SELECT_USER) if imp is not None else return_target(
@@ -201,7 +189,7 @@ def _referer_path(request: web.Request) -> str | None:
 
 
 async def stop(request: web.Request) -> web.StreamResponse:
-    gw, ctx, _actor, _fields = await _posted(request, "stop")
+    gw, ctx, _actor, _fields = await signed_in_post(request, "select_user", "stop")
     assert ctx.session is not None
     ctx.allow(gw.policy.rev)
     imp = ctx.session.impersonation

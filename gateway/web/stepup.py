@@ -16,14 +16,14 @@ from gateway.core.domain import Actor
 from gateway.core.errors import Forbidden, TooManyRequests, Unauthenticated
 from gateway.core.i18n import gettext
 from gateway.pipeline.authn import authenticate
-from gateway.runtime.context import CTX, RequestContext
-from gateway.runtime.gateway import GATEWAY, Gateway
+from gateway.runtime.context import RequestContext
+from gateway.runtime.gateway import Gateway
 from gateway.runtime.impersonation import as_self
 from gateway.runtime.mfa import has_second_factor
 from gateway.runtime.responses import render, wants_json
 from gateway.services.totp import GOOD
 from gateway.sessions.store import Session, update
-from gateway.web.forms import check_csrf, read_fields
+from gateway.web.forms import signed_in_post
 from gateway.web.impersonate import begin, needs_second_factor
 from gateway.web.provider import new_flow, proof_of, redirect_to_provider
 from gateway.web.totp import LOCAL_MFA, code_refusal, recovery_used
@@ -91,12 +91,8 @@ async def after_provider(request: web.Request, gw: Gateway, ctx: RequestContext,
 
 async def password_again(request: web.Request) -> web.StreamResponse:
     """POST /_gateway/reauth: the local CSR's password again, then the start continues."""
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None and ctx.session is not None
-    fields = await read_fields(request)
-    check_csrf(request, ctx.session, fields)
-    ctx.page, ctx.action, ctx.state_changing = "select_user", "reauth", True
+    gw, ctx, actor, fields = await signed_in_post(request, "select_user", "reauth")
+    assert ctx.session is not None
     buyer, reason = fields.get("buyer", ""), fields.get("reason", "")
     return_to = fields.get("return_to", "")
     name = actor.user.username

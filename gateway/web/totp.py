@@ -18,12 +18,11 @@ from gateway.core.domain import Actor
 from gateway.core.errors import BadRequest, TooManyRequests
 from gateway.core.i18n import gettext
 from gateway.core.reasons import SENTENCES
-from gateway.pipeline.authn import authenticate
-from gateway.runtime.context import CTX, RequestContext
+from gateway.runtime.context import RequestContext
 from gateway.runtime.gateway import GATEWAY, Gateway
 from gateway.runtime.responses import wants_json
 from gateway.services.totp import GOOD, qr_svg
-from gateway.web.forms import check_csrf, read_fields
+from gateway.web.forms import signed_in_post
 from gateway.web.me import render_account
 
 ACTIONS = ("begin", "confirm", "disable", "renew")
@@ -44,13 +43,8 @@ async def recovery_used(gw: Gateway, ctx: RequestContext, name: str) -> None:
 
 
 async def manage(request: web.Request) -> web.StreamResponse:
-    gw, ctx = request.app[GATEWAY], request[CTX]
-    actor = await authenticate(request, gw, ctx)
-    assert actor is not None and ctx.session is not None
-    fields = await read_fields(request)
-    check_csrf(request, ctx.session, fields)
+    gw, ctx, actor, fields = await signed_in_post(request, "gateway_account", "totp")
     action = fields.get("action", "")
-    ctx.page, ctx.state_changing = "gateway_account", True
     if action not in ACTIONS:  # checked first: the audit line names only known actions
         ctx.action = "totp"
         raise BadRequest("bad_request", "Unknown action.")
