@@ -4,35 +4,19 @@ then the buyer sees it on their page of staff access."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import ClientSession, CookieJar
 from playwright.async_api import expect
 
 from tests.support import axe
-from tests.support.browser import audit_until, browser, demo, log_in, shot  # noqa: F401
-from tests.support.gateway import PASSWORD
+from tests.support.browser import audit_until, browser, demo, log_in, shot, tag_user  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-
-async def guard_bob(base: str) -> None:
-    """An administrator tags buyer-bob "approval_required" (the shipped policy's guard)."""
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
-        async with session.post(f"{base}/_gateway/login", data={
-                "username": "admin-ann", "password": PASSWORD}, allow_redirects=False) as r:
-            assert r.status == 303
-        async with session.get(f"{base}/_gateway/whoami") as r:
-            token = (await r.json())["csrf_token"]
-        async with session.patch(f"{base}/_gateway/api/users/buyer-bob",
-                                 json={"tags": ["approval_required"]},
-                                 headers={"X-CSRF-Token": token}) as r:
-            assert r.status == 200
 
 
 async def test_two_staff_approve_in_the_browser(demo, browser) -> None:  # noqa: F811
     """csr-carol's start waits; admin-ann approves in her queue; carol's page goes on by
     itself into Bob's shop; a second start needs a new approval; Bob sees Carol's visit."""
     axe.ensure_installed()
-    await guard_bob(demo.base)
+    await tag_user(demo.base, "buyer-bob", "approval_required")
     # bypass_csp: the accessibility audit injects axe-core into the pages
     carol_ctx = await browser.new_context(bypass_csp=True)
     ann_ctx = await browser.new_context()

@@ -7,11 +7,10 @@ import time
 
 import pyotp
 import pytest
-from aiohttp import ClientSession, CookieJar
 from playwright.async_api import expect
 
 from tests.support import axe
-from tests.support.browser import audit_until, browser, demo, log_in, shot  # noqa: F401
+from tests.support.browser import audit_until, browser, demo, log_in, shot, tag_user  # noqa: F401
 from tests.support.gateway import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -53,26 +52,12 @@ async def test_enrol_then_log_in_with_a_code(demo, browser) -> None:  # noqa: F8
     assert [line for line in lines if line["event"] == "totp_enrolled"]
 
 
-async def guard_alice(base: str) -> None:
-    """An administrator tags buyer-alice "mfa_required" (the shipped policy's requires_mfa)."""
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
-        async with session.post(f"{base}/_gateway/login", data={
-                "username": "admin-ann", "password": PASSWORD}, allow_redirects=False) as r:
-            assert r.status == 303
-        async with session.get(f"{base}/_gateway/whoami") as r:
-            token = (await r.json())["csrf_token"]
-        async with session.patch(f"{base}/_gateway/api/users/buyer-alice",
-                                 json={"tags": ["mfa_required"]},
-                                 headers={"X-CSRF-Token": token}) as r:
-            assert r.status == 200
-
-
 async def test_a_start_that_needs_a_second_factor(demo, browser) -> None:  # noqa: F811
     """For a buyer the policy guards, a CSR without an authenticator app is sent to set one
     up; once set up, the re-authentication asks password and code and the start goes on
     with the reason kept. Both pages pass axe."""
     axe.ensure_installed()
-    await guard_alice(demo.base)
+    await tag_user(demo.base, "buyer-alice", "mfa_required")
     context = await browser.new_context(viewport=LAPTOP, bypass_csp=True)
     page = await context.new_page()
     found: list[str] = []

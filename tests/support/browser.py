@@ -102,3 +102,20 @@ async def audit_until(demo: Demo, event: str, count: int = 1) -> list[dict[str, 
             break
         await asyncio.sleep(0.1)
     return lines
+
+
+async def tag_user(base: str, username: str, tag: str) -> None:
+    """An administrator gives a user one tag through the admin API (the shipped policy's
+    guards: `approval_required`, `mfa_required`)."""
+    from aiohttp import ClientSession, CookieJar  # a plain client beside the browser
+
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        async with session.post(f"{base}/_gateway/login", data={
+                "username": "admin-ann", "password": "demo-pass-1"},
+                allow_redirects=False) as resp:
+            assert resp.status == 303
+        async with session.get(f"{base}/_gateway/whoami") as resp:
+            token = (await resp.json())["csrf_token"]
+        async with session.patch(f"{base}/_gateway/api/users/{username}", json={"tags": [tag]},
+                                 headers={"X-CSRF-Token": token}) as resp:
+            assert resp.status == 200
