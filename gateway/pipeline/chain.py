@@ -133,8 +133,12 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     headers = scrubbed + identity_headers(settings.headers, actor, ctx.session,
                                           ctx.request_id, gw.signer, gw.policy.rev)
     # The shop gets the one address the gateway decided on (and audited), never a chain
-    # whose left part a client wrote.
-    headers += hygiene.forwarded_headers(ctx.client_ip, request.scheme, request.host, None)
+    # whose left part a client wrote, and the scheme and host the browser used (those a
+    # trusted TLS proxy forwarded), so the links the shop writes lead back the same way.
+    scheme, host = hygiene.external_scheme_host(
+        request.scheme, request.host, request.headers,
+        hygiene.from_trusted_proxy(request.remote, gw.settings.trusted_proxies))
+    headers += hygiene.forwarded_headers(ctx.client_ip, scheme, host, None)
     if ctx.trace is not None:
         headers += ctx.trace.headers()
     if websocket:

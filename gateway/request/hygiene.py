@@ -232,6 +232,13 @@ def _first_forwarded(headers: Mapping[str, str], key: str) -> str:
 
 def external_origin(scheme: str, host: str, headers: Mapping[str, str],
                     from_trusted: bool) -> str:
+    """`scheme://host` as the browser used them (see `external_scheme_host`)."""
+    scheme, host = external_scheme_host(scheme, host, headers, from_trusted)
+    return f"{scheme}://{host}"
+
+
+def external_scheme_host(scheme: str, host: str, headers: Mapping[str, str],
+                         from_trusted: bool) -> tuple[str, str]:
     """The scheme and host the browser used: as a trusted proxy forwarded them, otherwise
     (or when what it forwarded is not a plain scheme and host) the request's own."""
     if from_trusted:
@@ -243,4 +250,4 @@ def external_origin(scheme: str, host: str, headers: Mapping[str, str],
             scheme = proto
         if forwarded_host and HOST_TEXT.match(forwarded_host):
             host = forwarded_host
-    return f"{scheme}://{host}"
+    return scheme, host

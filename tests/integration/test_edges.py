@@ -248,6 +248,25 @@ async def test_shop_gets_only_the_decided_client_address(make_gateway, upstream)
     assert audit_lines(client)[-1]["client_ip"] == "203.0.113.7"
 
 
+@pytest.mark.parametrize(("trusted", "proto", "host"), [
+    (True, "https", "shop.example.com"),
+    (False, "http", None),
+], ids=["from-a-trusted-proxy", "from-anyone-else"])
+async def test_shop_gets_the_scheme_and_host_the_browser_used(make_gateway, upstream, trusted,
+                                                              proto, host) -> None:
+    """Behind a trusted TLS proxy the shop's X-Forwarded-Proto/Host are the browser's (so
+    its redirects and links stay https); from anyone else, the gateway's own."""
+    import ipaddress
+
+    networks = (ipaddress.ip_network("127.0.0.1/32"),) if trusted else ()
+    client = await make_gateway(trusted_proxies=networks)
+    resp = await client.get("/static/x.css", headers={
+        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example.com"})
+    assert resp.status == 200
+    assert upstream.last.all("X-Forwarded-Proto") == [proto]
+    assert upstream.last.all("X-Forwarded-Host") == [host or resp.url.raw_authority]
+
+
 @pytest.mark.parametrize(("canonical_only", "uri", "status", "reason"), [
     (False, "/products/x/../p-1", 401, "unauthenticated"),
     (True, "/products/x/../p-1", 403, "bad_path"),
