@@ -176,7 +176,17 @@ async def authz(request: web.Request) -> web.StreamResponse:
         if status == 401:  # the proxy redirects here as is: `next` already encoded
             target = Target(ctx.path, ctx.query).wire if ctx.path else "/"
             headers["X-Gateway-Login"] = f"{LOGIN}?next={quote(target, safe='')}"
+        if _asked_by_nginx(request):
+            return web.Response(status=status, headers=headers)
         return web.json_response({"error": err.reason}, status=status, headers=headers)
+
+
+def _asked_by_nginx(request: web.Request) -> bool:
+    """nginx's `auth_request` reads only the status and headers of the answer, and keeps its
+    connection to the gateway open only for an answer without a body: a refusal with one
+    cost a new connection (and its handshake) for the next question. Traefik and Envoy show
+    the refusal's body to the client, so they keep it."""
+    return "tail" not in request.match_info and "X-Original-URI" in request.headers
 
 
 async def _authz(request: web.Request) -> web.StreamResponse:

@@ -68,3 +68,16 @@ async def test_spoofed_identity_spellings_are_refused(make_gateway) -> None:
         else:  # the exact spelling is dropped (nginx replaces it), not refused
             assert resp.status == 200, name
             assert resp.headers["X-Remote-User"] == "buyer-alice"
+
+
+async def test_refusals_asked_by_nginx_carry_no_body(make_gateway) -> None:
+    """nginx keeps its connection to the gateway only for an answer without a body; Envoy's
+    form (the path after /_gateway/authz) keeps the JSON body its client is shown."""
+    client = await make_gateway()
+    await login(client, "buyer-alice")
+    resp = await client.get("/_gateway/authz", headers={
+        "X-Original-URI": "/admin", "X-Original-Method": "GET"})
+    assert resp.status == 403 and resp.headers["X-Gateway-Reason"] == "policy_denied"
+    assert resp.headers["Content-Length"] == "0" and await resp.read() == b""
+    resp = await client.get("/_gateway/authz/admin")
+    assert resp.status == 403 and (await resp.json())["error"] == "policy_denied"
