@@ -5,7 +5,10 @@ TCP; `time.process_time()` counts only this process's CPU, so other jobs on the 
 (which make requests/s swing +-25% here) barely move the result. The proxy's own cost is
 the total minus the same requests sent straight to the upstream. Many short rounds, and
 the 20th percentile of them: other jobs only ever add time.
-`python -m bench.inproc [--scenario buyer] [--requests 1000] [--rounds 15]`
+`python -m bench.inproc [--scenario buyer] [--requests 1000] [--rounds 15] [--authz]
+[--profile OUT]`: `--authz` adds the forward-auth question about the same request (as nginx
+asks it, `/_gateway/authz` with `X-Original-URI`); `--profile` runs cProfile over the
+gateway's (or with `--authz` the forward-auth) rounds only and writes the sorted stats.
 """
 
 from __future__ import annotations
@@ -76,9 +79,17 @@ async def login_cookie(port: int, scenario: Scenario, cookie_name: str) -> str:
     return f"{cookie_name}={sid}"
 
 
+def authz_headers(scenario: Scenario, cookie: str) -> dict[str, str]:
+    """What nginx's `auth_request` subrequest carries (docs/forward-auth.md)."""
+    return {"Cookie": cookie, "X-Original-URI": scenario.path,
+            "X-Original-Method": scenario.method, "X-Forwarded-For": "127.0.0.1",
+            "Connection": "keep-alive"}
+
+
 async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
                   connections: int, rounds: int,
-                  prepare: Callable[[], Awaitable[None]] | None = None) -> list[Cost]:
+                  prepare: Callable[[], Awaitable[None]] | None = None,
+                  authz: bool = False, profile: Path | None = None) -> list[Cost]:
     from bench.minproxy import make_app
     from bench.targets import GatewayConfig
     from gateway.app.server import start_gateway
@@ -97,20 +108,50 @@ async def measure(config: Path, state: Path, scenario: Scenario, requests: int,
     gw_port = int(gw_runner.addresses[0][1])
     mp_runner, mp_port = await start_site(make_app(upstream), access_log=None)
     cookie = await login_cookie(gw_port, scenario, settings.sessions.cookie_name)
-    ports = {"direct": up_port, "minproxy": mp_port, "gateway": gw_port}
-    found: dict[str, list[float]] = {name: [] for name in ports}
+    def plain(port: int) -> bytes:
+        return httpclient.build_request(scenario.method, scenario.path, port,
+                                        {"Cookie": cookie}, scenario.body_size)
+
+    targets = {"direct": (up_port, plain(up_port)), "minproxy": (mp_port, plain(mp_port)),
+               "gateway": (gw_port, plain(gw_port))}
+    if authz:  # the question only: no body, no upstream
+        targets["authz"] = (gw_port, httpclient.build_request(
+            "GET", "/_gateway/authz", gw_port, authz_headers(scenario, cookie)))
+    profiled = "authz" if authz else "gateway"
+    found: dict[str, list[float]] = {name: [] for name in targets}
+    prof = None
+    if profile is not None:
+        import cProfile
+
+        prof = cProfile.Profile()
     try:
         for _ in range(rounds):
-            for name, port in ports.items():
-                raw = httpclient.build_request(scenario.method, scenario.path, port,
-                                               {"Cookie": cookie}, scenario.body_size)
+            for name, (port, raw) in targets.items():
                 await cpu_per_request(port, raw, max(100, requests // 10), connections)
+                if prof is not None and name == profiled:
+                    prof.enable()
                 found[name].append(await cpu_per_request(port, raw, requests, connections))
+                if prof is not None and name == profiled:
+                    prof.disable()
     finally:
         await gw_runner.cleanup()
         await mp_runner.cleanup()
         shop.close()
+    if prof is not None and profile is not None:
+        write_profile(prof, profile)
     return [Cost(name, low(v), max(v) - min(v), tuple(v)) for name, v in found.items()]
+
+
+def write_profile(prof: Any, out: Path) -> None:
+    import io
+    import pstats
+
+    text = io.StringIO()
+    stats = pstats.Stats(prof, stream=text)
+    stats.sort_stats("tottime").print_stats(60)
+    stats.sort_stats("cumulative").print_stats(80)
+    out.write_text(text.getvalue())
+    stats.dump_stats(str(out.with_suffix(".pstats")))
 
 
 def low(values: list[float]) -> float:
@@ -138,7 +179,8 @@ def table(costs: list[Cost]) -> str:
 
 def run(config: Path, scenario: str, requests: int, connections: int, rounds: int,
         prepare: Callable[[], Awaitable[None]] | None = None,
-        state: Path | None = None) -> list[Cost]:
+        state: Path | None = None, authz: bool = False,
+        profile: Path | None = None) -> list[Cost]:
     """`state`: a folder of ours whose seeded directory is reused (argon2 is slow)."""
     from gateway.app.server import install_uvloop
 
@@ -149,7 +191,7 @@ def run(config: Path, scenario: str, requests: int, connections: int, rounds: in
         folder = state or Path(tmp)
         GatewayConfig(config, folder, "http://127.0.0.1:9").seed()  # once per folder
         return asyncio.run(measure(config, folder, SCENARIOS[scenario], requests,
-                                   connections, rounds, prepare))
+                                   connections, rounds, prepare, authz, profile))
 
 
 def main() -> None:
@@ -159,11 +201,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="per round")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--authz", action="store_true",
+                        help="also the forward-auth question about the same request")
+    parser.add_argument("--profile", type=Path, help="cProfile stats of the gateway's rounds")
     args = parser.parse_args()
     from bench.targets import default_config
 
     config = Path(args.config) if args.config else default_config()
-    print(table(run(config, args.scenario, args.requests, args.connections, args.rounds)))
+    print(table(run(config, args.scenario, args.requests, args.connections, args.rounds,
+                    authz=args.authz, profile=args.profile)))
 
 
 if __name__ == "__main__":

@@ -53,66 +53,27 @@ PROXY = """\
     }}
 """
 
-# Forward-auth as docs/forward-auth.md gives it: nginx keeps the data plane and asks the
+# Forward-auth as docs/forward-auth.md gives it: deploy/nginx/forward-auth.conf, the one
+# configuration the doc shows and the e2e test runs. nginx keeps the data plane and asks the
 # gateway about every request (keep-alive connections to both), nothing cached in nginx.
 # The subrequests leave from AUTHZ_SOURCE, so the gateway's audit lines of this target can
 # be told from its own proxied requests' (the bench counts them: every request audited).
 AUTHZ_SOURCE = "127.0.0.2"
-AUTHZ = """\
-    upstream gateway {{ server {gateway}; keepalive 64; }}
+FORWARD_AUTH_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "forward-auth.conf"
+SHOP = """\
     upstream shop {{ server {upstream}; keepalive 128; }}
-    server {{
-        listen {host}:{port} reuseport backlog=1024;
-        location = /_gateway/authz {{
-            internal;
-            proxy_pass http://gateway/_gateway/authz;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_bind {source};
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header Forwarded "";
-        }}
-        location /_gateway/ {{
-            proxy_pass http://gateway;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header Forwarded "";
-        }}
-        location / {{
-            auth_request /_gateway/authz;
-            auth_request_set $gw_user $upstream_http_x_remote_user;
-            auth_request_set $gw_company $upstream_http_x_remote_company;
-            auth_request_set $gw_groups $upstream_http_x_remote_groups;
-            auth_request_set $gw_csr $upstream_http_x_impersonator;
-            auth_request_set $gw_request $upstream_http_x_request_id;
-            auth_request_set $gw_assertion $upstream_http_x_gateway_assertion;
-            auth_request_set $gw_path $upstream_http_x_gateway_path;
-            auth_request_set $gw_cookie $upstream_http_x_gateway_cookie;
-            auth_request_set $gw_login $upstream_http_x_gateway_login;
-            proxy_set_header X-Remote-User $gw_user;
-            proxy_set_header X-Remote-Company $gw_company;
-            proxy_set_header X-Remote-Groups $gw_groups;
-            proxy_set_header X-Impersonator $gw_csr;
-            proxy_set_header X-Request-Id $gw_request;
-            proxy_set_header X-Gateway-Assertion $gw_assertion;
-            proxy_set_header Cookie $gw_cookie;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header Forwarded "";
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_request_buffering off;
-            proxy_buffering off;
-            proxy_pass http://shop$gw_path;
-            error_page 401 = @login;
-        }}
-        location @login {{ return 303 $gw_login; }}
-    }}
 """
+
+
+def forward_auth(gateway: str, shop: str, listen: str, authz_extra: str = "") -> str:
+    """deploy/nginx/forward-auth.conf with its placeholders filled in."""
+    text = FORWARD_AUTH_CONF.read_text()
+    for mark, value in (("@GATEWAY@", gateway), ("@SHOP@", shop), ("@LISTEN@", listen),
+                        ("# @AUTHZ_EXTRA@", authz_extra)):
+        if mark not in text:
+            raise ValueError(f"{FORWARD_AUTH_CONF}: no {mark}")
+        text = text.replace(mark, value)
+    return text
 
 
 def available() -> str | None:
@@ -164,6 +125,7 @@ def proxy_server(prefix: Path, port: int, upstream_port: int, workers: int) -> S
 def authz_server(prefix: Path, port: int, gateway_port: int, upstream_port: int,
                  workers: int) -> Server:
     """nginx `auth_request` to the gateway in front of the shop (forward-auth)."""
-    body = AUTHZ.format(host=HOST, port=port, gateway=f"{HOST}:{gateway_port}",
-                        upstream=f"{HOST}:{upstream_port}", source=AUTHZ_SOURCE)
+    body = SHOP.format(upstream=f"{HOST}:{upstream_port}") + forward_auth(
+        f"{HOST}:{gateway_port}", "http://shop", f"{HOST}:{port} reuseport backlog=1024",
+        f"proxy_bind {AUTHZ_SOURCE};")
     return _server("nginx auth_request", prefix, port, workers, body)

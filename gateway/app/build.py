@@ -12,7 +12,9 @@ import jinja2
 from aiohttp import web
 from aiohttp import web_response as aiohttp_web_response
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_urldispatcher import AbstractRoute
 
+from gateway.app import fastpath
 from gateway.audit import AuditConfig, AuditLog
 from gateway.audit.anchor import AnchorKeeper, anchor_url, make_anchor
 from gateway.audit.records import STRICT_ENV
@@ -232,7 +234,16 @@ def create_app(gw: Gateway) -> web.Application:
     app.on_response_prepare.append(own_headers)
     app.cleanup_ctx.append(_resources)
     add_routes(app)
+    fastpath.install(app, gw, _authz_route(app))
     return app
+
+
+def _authz_route(app: web.Application) -> AbstractRoute:
+    """The route `/_gateway/authz` exactly (not Envoy's `/_gateway/authz/{tail}`)."""
+    for resource in app.router.resources():
+        if resource.canonical == fastpath.AUTHZ_PATH:
+            return next(iter(resource))
+    raise RuntimeError("no /_gateway/authz route")
 
 
 def add_routes(app: web.Application) -> None:

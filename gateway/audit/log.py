@@ -51,6 +51,9 @@ class _Clock:
 
 _now = _Clock()
 TEMPLATE = dict.fromkeys(FILLED)  # every line has every core key, in this order
+# a filled line with no key beyond the core ones has this many (ts, the template's keys and
+# trace_id, the last of them); only a longer one can carry an extra key to look at
+_FILLED_LEN = len({"ts", *FILLED, "trace_id"})
 REDACTED = "[redacted]"
 
 
@@ -237,9 +240,10 @@ class AuditLog:
         for key in self.config.redact_keys:
             if key in record:
                 record[key] = REDACTED
-        for key in record.keys() - CORE:  # extra keys: redacted when they name a secret
-            if _secret(key):
-                record[key] = REDACTED
+        if len(record) > _FILLED_LEN:  # extra keys: redacted when they name a secret
+            for key in record.keys() - CORE:
+                if _secret(key):
+                    record[key] = REDACTED
         return record
 
     def _chain(self, _l: Any, _m: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,10 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-from joserfc.jwk import KeySet
 
 from gateway.core.errors import ServiceUnavailable
 from gateway.core.settings import OidcSettings
@@ -19,6 +18,9 @@ from gateway.oidc import tokens
 from gateway.oidc.flow import Once
 from gateway.oidc.tokens import TokenRefused
 from gateway.sessions.store import Session
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
 
 log = logging.getLogger("csr_gateway")
 JWKS_REFETCH_SECONDS = 30.0  # an unknown kid refetches the keys at most this often
@@ -38,6 +40,9 @@ class OidcLogin:
     """One configured provider; its metadata and keys are cached and refetched on demand."""
 
     def __init__(self, settings: OidcSettings, once: Once) -> None:
+        # joserfc only where a provider is configured (a worker without one never loads it)
+        from joserfc.jwk import KeySet
+
         self.settings = settings
         self.once = once
         self.refetch_every = JWKS_REFETCH_SECONDS
@@ -87,6 +92,9 @@ class OidcLogin:
         known = {k.kid for k in self._keys.keys}
         stale = time.monotonic() - self._keys_at > self.refetch_every
         if (kid not in known or not known) and stale:
+            # joserfc only where a provider is configured (a worker without one never loads it)
+            from joserfc.jwk import KeySet
+
             meta = await self.metadata()
             raw = await self._get_json(str(meta["jwks_uri"]))
             try:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import OctKey
 
 from gateway.core.settings import Settings
+
+if TYPE_CHECKING:
+    from joserfc.jwk import OctKey
 
 COOKIE = "csrgw_oidc"
 COOKIE_PATH = "/_gateway/oidc/"
@@ -35,12 +35,18 @@ class Flow:
 
 def _key(settings: Settings) -> OctKey:
     # every replica knows the client secret: the cookie is readable by whichever answers
+    # joserfc only where a provider is configured (a worker without one never loads it)
+    from joserfc.jwk import OctKey
+
     assert settings.login.oidc is not None
     secret = settings.login.oidc.client_secret.encode()
     return OctKey.import_key(hashlib.sha256(b"csrgw oidc flow\0" + secret).digest())
 
 
 def seal(settings: Settings, flow: Flow) -> str:
+    # joserfc only where a provider is configured (a worker without one never loads it)
+    from joserfc import jws
+
     return jws.serialize_compact({"alg": "HS256"}, orjson.dumps(asdict(flow)), _key(settings))
 
 
@@ -48,6 +54,10 @@ def unseal(settings: Settings, value: str | None) -> Flow | None:
     """The flow this browser started, or None (absent, forged, or older than LIFETIME)."""
     if not value or len(value) > 4096:
         return None
+    # joserfc only where a provider is configured (a worker without one never loads it)
+    from joserfc import jws
+    from joserfc.errors import JoseError
+
     try:
         obj = jws.deserialize_compact(value, _key(settings), algorithms=["HS256"])
         data: dict[str, Any] = orjson.loads(obj.payload)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from joserfc import jws, jwt
-from joserfc.errors import ExpiredTokenError, JoseError
-from joserfc.jwk import KeySet
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -22,6 +21,10 @@ class TokenRefused(Exception):
 
 
 def key_id(token: str) -> str | None:
+    # joserfc only where a provider is configured (a worker without one never loads it)
+    from joserfc import jws
+    from joserfc.errors import JoseError
+
     try:
         kid = jws.extract_compact(token.encode()).headers().get("kid")
     except (JoseError, ValueError) as exc:
@@ -32,6 +35,10 @@ def key_id(token: str) -> str | None:
 def verified_claims(token: str, keys: KeySet, *, issuer: str, audience: str,
                     leeway: int, **required: Any) -> dict[str, Any]:
     """Signature, issuer, audience, expiry and issue time: any failure is refused."""
+    # joserfc only where a provider is configured (a worker without one never loads it)
+    from joserfc import jwt
+    from joserfc.errors import ExpiredTokenError, JoseError
+
     try:
         decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
     except (JoseError, ValueError) as exc:

@@ -41,7 +41,14 @@ UNSUPPORTED_VERSION = web.RequestKey("csrgw_unsupported_version", bool)
 async def pipeline_middleware(request: web.Request,
                               handler: record.Handler) -> web.StreamResponse:
     """Outermost: context, canonical path, error rendering, and the audit line in `finally`."""
-    gw = request.app[GATEWAY]
+    return await serve(request, request.app[GATEWAY], handler, None)
+
+
+async def serve(request: web.Request, gw: Gateway, handler: record.Handler,
+                known: Target | None) -> web.StreamResponse:
+    """The middleware's work; `known`: the canonical target, when the caller has already
+    seen that the raw path is exactly it and the version is HTTP/1.0 or 1.1 (the
+    forward-auth fast path, gateway/app/fastpath.py)."""
     if request.version >= (2, 0):
         # aiohttp would answer in the version the client named (a cached property, pinned to
         # aiohttp <3.15 in pyproject; a test checks the status line): 505 in 1.1
@@ -61,7 +68,7 @@ async def pipeline_middleware(request: web.Request,
         return await record.while_sink_down(request, handler, gw, ctx)
     status = 500
     try:
-        response = await _answered(request, handler, gw, ctx)
+        response = await _answered(request, handler, gw, ctx, known)
         status = response.status
         return response
     except (asyncio.CancelledError, ConnectionResetError):
@@ -73,10 +80,14 @@ async def pipeline_middleware(request: web.Request,
 
 
 async def _answered(request: web.Request, handler: record.Handler, gw: Gateway,
-                    ctx: RequestContext) -> web.StreamResponse:
+                    ctx: RequestContext, known: Target | None) -> web.StreamResponse:
     """The handler's answer, or the failure's; a session switched on the way is set."""
     try:
-        request[TARGET] = _target(request, ctx)
+        if known is None:
+            request[TARGET] = _target(request, ctx)
+        else:  # what _target finds for this raw path and version, without the work
+            ctx.path, ctx.query = known.path, known.query
+            request[TARGET] = known
         response = await handler(request)
     except GatewayError as err:
         response = failures.refused(request, ctx, err)

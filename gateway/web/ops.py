@@ -111,6 +111,47 @@ def _original(request: web.Request) -> tuple[str, str]:
     return method.upper(), uri
 
 
+_ASKED_ABOUT = (b"x-original-uri", b"x-forwarded-uri")  # the proxy's own, not the client's
+_NAME_VERDICTS_MAX = 2048
+
+
+class _Verdicts:
+    """The verdicts of one header policy (held, so it is the same object while they last)."""
+
+    policy: hygiene.HeaderPolicy | None = None
+    by_name: dict[bytes, BadRequest | None] = {}
+
+
+def refuse_spoofed(raw: tuple[tuple[bytes, bytes], ...], policy: hygiene.HeaderPolicy) -> None:
+    """Refuses what the proxy path's scrub refuses (an identity header in any spelling,
+    separators...), header by header in the order sent. The scrub's refusal depends on
+    nothing but the name (and the policy), and the answer here needs no scrubbed copy:
+    so each name's verdict is the scrub's own, run once per name (memo bounded in count and
+    name length, so odd names cannot fill memory) and the values are never decoded."""
+    if _Verdicts.policy is not policy:
+        _Verdicts.policy, _Verdicts.by_name = policy, {}
+    verdicts = _Verdicts.by_name
+    for name, _value in raw:
+        if name in verdicts:
+            refusal = verdicts[name]
+        else:
+            refusal = _scrub_verdict(name, policy)
+            if len(name) <= 64 and len(verdicts) < _NAME_VERDICTS_MAX:
+                verdicts[name] = refusal
+        if refusal is not None:
+            raise BadRequest(refusal.reason, refusal.public, detail=refusal.detail)
+
+
+def _scrub_verdict(name: bytes, policy: hygiene.HeaderPolicy) -> BadRequest | None:
+    if name.lower() in _ASKED_ABOUT:
+        return None
+    try:
+        hygiene.scrub_request_headers(hygiene.decoded([(name, b"")]), policy, ())
+    except BadRequest as err:
+        return err
+    return None
+
+
 async def authz(request: web.Request) -> web.StreamResponse:
     """Forward-auth: 200 with identity headers to copy upstream, 401 or 403 otherwise.
 
@@ -135,7 +176,17 @@ async def authz(request: web.Request) -> web.StreamResponse:
         if status == 401:  # the proxy redirects here as is: `next` already encoded
             target = Target(ctx.path, ctx.query).wire if ctx.path else "/"
             headers["X-Gateway-Login"] = f"{LOGIN}?next={quote(target, safe='')}"
+        if _asked_by_nginx(request):
+            return web.Response(status=status, headers=headers)
         return web.json_response({"error": err.reason}, status=status, headers=headers)
+
+
+def _asked_by_nginx(request: web.Request) -> bool:
+    """nginx's `auth_request` reads only the status and headers of the answer, and keeps its
+    connection to the gateway open only for an answer without a body: a refusal with one
+    cost a new connection (and its handshake) for the next question. Traefik and Envoy show
+    the refusal's body to the client, so they keep it."""
+    return "tail" not in request.match_info and "X-Original-URI" in request.headers
 
 
 async def _authz(request: web.Request) -> web.StreamResponse:
@@ -145,10 +196,7 @@ async def _authz(request: web.Request) -> web.StreamResponse:
     ctx.path, ctx.query, ctx.method = target.path, target.query, method
     if gw.settings.ops.authz_canonical_only and target.wire != uri:
         raise BadRequest("bad_path", detail="non-canonical path")
-    hygiene.scrub_request_headers(  # refuses what the proxy path refuses (separators...)
-        hygiene.decoded((k, v) for k, v in request.raw_headers
-                        if k.lower() not in (b"x-original-uri", b"x-forwarded-uri")),
-        gw.header_policy, ())
+    refuse_spoofed(request.raw_headers, gw.header_policy)
     routed = route(gw.routes, gw.settings.pages, method, target)
     ctx.page, ctx.action = routed.page.name, routed.action
     actor = await authenticate(request, gw, ctx, required=not routed.page.public)
