@@ -73,8 +73,10 @@ class ClientConn(Framing, asyncio.Protocol):
         return self.waiter
 
     async def exchange(self, raw: bytes) -> int:
-        waiter = self.expect()
         assert self.transport is not None
+        if self.closed or self.transport.is_closing():  # the server closed it while idle
+            raise ConnectionError("connection closed before the request")
+        waiter = self.expect()
         self.transport.write(raw)
         return await waiter
 
@@ -188,7 +190,12 @@ async def fixed_rate(port: int, raw: bytes | Sequence[bytes], rate: float, durat
 
     async def one(intended: float, raw: bytes) -> None:
         nonlocal open_count
-        conn = idle.pop() if idle else None
+        conn = None
+        while idle and conn is None:  # one the server closed while it sat idle is gone
+            conn = idle.pop()
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                open_count -= 1
+                conn = None
         try:
             if conn is None:
                 open_count += 1
