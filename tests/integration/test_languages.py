@@ -11,6 +11,7 @@ import pytest
 from gateway.directory import Directory
 from gateway.directory.store import HEAD_REVISION
 from tests.support.gateway import ROOT, audit_lines, impersonate, login, whoami
+from tests.support.migrations import upgrade_to
 
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
 ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
@@ -138,12 +139,9 @@ async def test_admin_pages_in_german(gateway) -> None:
 async def test_migration_adds_the_language_to_existing_users(database, tmp_path: Path) -> None:
     """A directory made before languages (schema 0001) upgrades in place: its users keep
     everything and follow their browser until they choose."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from gateway.directory.store import MIGRATIONS
     from tests.support.services import postgres_url
 
     urls = None
@@ -155,14 +153,8 @@ async def test_migration_adds_the_language_to_existing_users(database, tmp_path:
     try:
         engine = create_async_engine(url)
 
-        def to_0001(connection) -> None:  # type: ignore[no-untyped-def]
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
-
         async with engine.begin() as conn:
-            await conn.run_sync(to_0001)
+            await upgrade_to(conn, "0001")
             await conn.execute(text(
                 "INSERT INTO users (username, email, first_name, last_name, mobile, kind, "
                 "account_number, active, idle_minutes, features, tags, allow_assistance) "

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.cli.main import main
 from gateway.directory import Directory
 from gateway.directory.passwords import hasher
-from gateway.directory.store import HEAD_REVISION, MIGRATIONS
+from gateway.directory.store import HEAD_REVISION
 from gateway.directory.totp import SecondFactors
 from gateway.services.sealing import Sealer
 from gateway.services.totp import SecondFactor
 from tests.support.gateway import ROOT
+from tests.support.migrations import upgrade_to
 from tests.support.services import postgres_url
 
 SEED = ROOT / "config" / "directory.yaml"
@@ -48,19 +49,11 @@ def factor(directory: Directory) -> SecondFactor:
 
 async def test_upgrade_from_0003_keeps_users_and_adds_the_tables(database: str) -> None:
     """A directory at 0003 opens at the newest revision with its users, TOTP tables empty."""
-    from alembic import command  # the migration tool itself, to build the old schema
-    from alembic.config import Config
 
     engine = create_async_engine(database)
 
-    def to_0003(connection: Any) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
-
     async with engine.begin() as conn:
-        await conn.run_sync(to_0003)
+        await upgrade_to(conn, "0003")
     await engine.dispose()
     directory = await Directory.open(database, SEED)
     try:
