@@ -223,6 +223,9 @@ async def _whole(request: web.Request, ctx: RequestContext, upstream: UpstreamRe
     if injector is not None:
         body = injector.feed(body) + injector.finish()
         response.content_length = len(body)
+    # head and body in one write (one system call), as aiohttp's own Response does; a
+    # StreamResponse otherwise sends its head alone first (pinned aiohttp, see pyproject)
+    response._send_headers_immediately = False
     await response.prepare(request)
     await response.write_eof(body)
     ctx.bytes_sent = len(body)

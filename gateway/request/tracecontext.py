@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from gateway.core import ids
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
@@ -60,8 +61,8 @@ def start(traceparent: str | None, tracestate: str | None, trusted: bool,
     """Continue the caller's trace when a trusted proxy sent one; otherwise a new trace (a
     client must not pick the trace its requests are filed under)."""
     found = parse(traceparent) if trusted else None
-    span = secrets.token_hex(8)
+    span = ids.token_hex(8)
     if found is None:
-        return TraceContext(secrets.token_hex(16), span, flags="01" if sample else "00")
+        return TraceContext(ids.token_hex(16), span, flags="01" if sample else "00")
     trace_id, parent_id, flags = found
     return TraceContext(trace_id, span, parent_id, flags, (tracestate or None))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from gateway.core import ids
 from gateway.core.domain import Actor
 from gateway.request.tracecontext import TraceContext
 from gateway.sessions.store import Session
@@ -18,7 +18,7 @@ from gateway.sessions.store import Session
 class RequestContext:
     method: str
     client_ip: str
-    request_id: str = field(default_factory=lambda: secrets.token_hex(12))
+    request_id: str = field(default_factory=lambda: ids.token_hex(12))
     started: float = field(default_factory=time.perf_counter)
     path: str | None = None
     query: str = ""
