@@ -20,6 +20,8 @@ class _Pool:
 
     def take(self, nbytes: int) -> str:
         size = 2 * nbytes
+        if nbytes > _DRAW:
+            return os.urandom(nbytes).hex()
         end = self.at + size
         if end > len(self.hex):
             self.hex, self.at, end = os.urandom(_DRAW).hex(), 0, size

@@ -9,7 +9,7 @@ from gateway.core import ids
 
 
 def test_ids_have_the_asked_length_and_are_hex() -> None:
-    for nbytes in (8, 12, 16, 1, 2048):
+    for nbytes in (8, 12, 16, 1, 2048, 4096, 10_000):
         found = ids.token_hex(nbytes)
         assert len(found) == 2 * nbytes
         int(found, 16)
