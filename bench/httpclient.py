@@ -7,8 +7,9 @@ this one sends pre-built request bytes and only counts response bytes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bench.framing import Framing
@@ -148,9 +149,10 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000
 
 
-async def _worker(port: int, raw: bytes, until: float, result: LoadResult) -> None:
+async def _worker(port: int, raws: Iterator[bytes], until: float, result: LoadResult) -> None:
     conn: ClientConn | None = None
     while time.perf_counter() < until:
+        raw = next(raws)
         try:
             if conn is None or conn.closed or conn.close_after:
                 if conn is not None and conn.transport is not None:
@@ -167,12 +169,15 @@ async def _worker(port: int, raw: bytes, until: float, result: LoadResult) -> No
         conn.transport.close()
 
 
-async def closed_loop(port: int, raw: bytes, connections: int, duration: float) -> LoadResult:
-    """N connections, each sending its next request as soon as the last one is answered."""
+async def closed_loop(port: int, raw: bytes | Sequence[bytes], connections: int,
+                      duration: float) -> LoadResult:
+    """N connections, each sending its next request as soon as the last one is answered.
+    Several requests in `raw` are sent in turn across all connections (many sessions)."""
     result = LoadResult()
+    raws = itertools.cycle([raw] if isinstance(raw, bytes) else list(raw))
     start = time.perf_counter()
     until = start + duration
-    await asyncio.gather(*(_worker(port, raw, until, result) for _ in range(connections)))
+    await asyncio.gather(*(_worker(port, raws, until, result) for _ in range(connections)))
     result.elapsed = time.perf_counter() - start
     return result
 

@@ -72,10 +72,17 @@ def _run(server: Server, config: targets.GatewayConfig, sids: list[str], minutes
     scenario = SCENARIOS["buyer"]
     cookie = f"{name}={login(server.url, scenario, name)}"
     spec = load.Load("GET", scenario.path, (("Cookie", cookie),), 0, 32, 2.0)
-    saturation = load.run_python(server.port, spec).rps  # also the warm-up
-    rate = saturation / 2
+    load.run_python(server.port, spec)  # the warm-up: pools, caches, the policy's first run
     raws = [httpclient.build_request("GET", scenario.path, server.port,
                                      {"Cookie": f"{name}={sid}"}) for sid in sids]
+    # The saturation of the soak's own traffic: each of the sessions in turn. A session
+    # comes round again only after its worker's copy has aged out (a few seconds), so
+    # most requests read Redis; one warm session's saturation is about twice as high,
+    # and half of it overloads the worker.
+    mixed = httpclient.run(lambda: httpclient.closed_loop(server.port, raws, 32, 4.0))
+    assert isinstance(mixed, httpclient.LoadResult)
+    saturation = mixed.rps
+    rate = saturation / 2
     pid = server.pids()[-1]  # with one worker: the serving process itself
     seconds = max(1.0, minutes * 60 / points)
     curve: list[dict[str, float]] = [{"t_s": 0.0, "rss_mb": status_kb(pid, "VmRSS") / 1024}]

@@ -161,6 +161,7 @@ class _SharedRead:
         self.queued: asyncio.Future[int] | None = None  # the next read's answer
         self.next_task: asyncio.Task[None] | None = None
         self.sent = 0
+        self.closed = False  # shutting down: no read is started any more
 
     async def __call__(self) -> int:
         if self.busy:
@@ -180,6 +181,10 @@ class _SharedRead:
         if queued is None:
             self.busy = False
             return
+        if self.closed:  # the callers still waiting are cancelled with the shutdown
+            queued.cancel()
+            self.busy = False
+            return
         self.next_task = asyncio.get_running_loop().create_task(self._serve(queued))
 
     async def _serve(self, answer: asyncio.Future[int]) -> None:
@@ -197,6 +202,7 @@ class _SharedRead:
             self._hand_on()
 
     async def close(self) -> None:
+        self.closed = True
         task = self.next_task
         if task is not None and not task.done():
             task.cancel()

@@ -130,3 +130,25 @@ async def test_a_failed_read_fails_every_waiter_closed_and_the_next_one_recovers
     again = asyncio.create_task(found.latest())
     await held.release(2)
     assert await again == 5
+
+
+async def test_closing_starts_no_further_read_and_cancels_who_still_waits(board) -> None:
+    """At shutdown the read on its way is cancelled; callers queued behind it are cancelled
+    too instead of having one more GET sent for them."""
+    found, held, client = board
+    await client.set(found.key, 4)
+    leader = asyncio.create_task(found.latest())
+    await until(lambda: held.gates)
+    queued = asyncio.create_task(found.latest())
+    await asyncio.sleep(0.01)
+    await held.release(1)
+    assert await leader == 4
+    await until(lambda: len(held.gates) == 2)  # the next read, for `queued`, is on its way
+    late = asyncio.create_task(found.latest())
+    await asyncio.sleep(0.01)
+    await found.close()
+    for task in (queued, late):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.02)
+    assert len(held.gates) == 2 and found.reads == 2
